@@ -96,8 +96,6 @@ export function noGrad<T>(device: Device, fn: () => T): T {
   }
 }
 
-type Kept = Tensor | Kept[] | { [k: string]: Kept } | number | string | boolean | null | undefined | void;
-
 function collect(x: unknown, into: Set<unknown>): void {
   if (x && typeof x === 'object') {
     if ('gpuBuffer' in x) into.add(x);
@@ -110,7 +108,7 @@ function collect(x: unknown, into: Set<unknown>): void {
  * Disposes every tensor created inside `fn` except those it returns (like tf.tidy). Leaves' `.grad`
  * set by backward() inside the scope are not tracked: optimisers consume and dispose them.
  */
-export function tidy<T extends Kept>(device: Device, fn: () => T): T {
+export function tidy<T>(device: Device, fn: () => T): T {
   const scope = new Set<{ dispose(): void; readonly disposed: boolean }>();
   device.scopes.push(scope);
   let result: T;
