@@ -41,7 +41,7 @@ fn index(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * WG_X; }
 @compute @workgroup_size(WG_X) fn relu(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = index(gid, nwg);
   if (i >= p.n) { return; }
-  y[i] = max(a[i], 0.0);
+  y[i] = select(a[i], 0.0, a[i] < 0.0); // not max(a, 0): let a NaN through, as PyTorch does
 }
 
 @compute @workgroup_size(WG_X) fn relu_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

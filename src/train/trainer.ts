@@ -16,7 +16,7 @@ import { tidy } from '../engine/tape.js';
 import { Tensor } from '../engine/tensor.js';
 import { writeFileAtomic } from '../io/safetensors.js';
 import { BLNet } from '../model/bl-net.js';
-import { CHECKPOINT, loadCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
+import { loadCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
 import { forwardMacs, type NetConfig, type PresetName } from '../model/presets.js';
 import { trainStep } from './step.js';
 
@@ -49,6 +49,8 @@ export interface TrainSettings {
   bptt?: number;
   recompute?: number;
   out: string;
+  /** What the data was (filled by data.ts; reused on --resume so the same images come back). */
+  data?: { dir?: string; identities?: number; trainPerIdentity?: number; valPerIdentity?: number };
   /** Show a progress bar (off in tests and when stdout is not a terminal). */
   progress: boolean;
 }
@@ -286,5 +288,3 @@ export async function train(device: Device, s: TrainSettings, data: TrainData, o
     net.dispose();
   }
 }
-
-export { CHECKPOINT };

@@ -1,0 +1,272 @@
+// Layer norm (GroupNorm with one group: statistics per sample over H, W and C) and batch norm (statistics
+// per channel over N, H and W) on NHWC f32 images, with per-channel affine gamma and beta.
+//
+// Every reduction is a workgroup reduction: a workgroup of WG_X lanes x WG_Y rows, where lane lid.x owns
+// one channel (or, for the per-sample kernels, WG_X = 1 and all 256 invocations share the sample) and the
+// rows stride over pixels, then sum_rows() adds the rows as a tree in shared memory. Per-(sample, channel)
+// partial sums are combined over the samples by one thread per channel in a fixed order, so results are
+// deterministic (no atomics). Variances are two-pass (sum of squared deviations from the mean already
+// found), not E[x^2] - E[x]^2, which cancels badly in f32.
+//
+// Bindings are declared above the entry points that use them; a name shared between entry points
+// keeps one binding number (pipelines use layout 'auto', so an entry point binds exactly what it uses).
+struct P {
+  n: u32,        // samples
+  hw: u32,       // pixels per sample
+  m: u32,        // elements per statistic: H*W*C (layer norm) or N*H*W (batch norm)
+  total: u32,    // threads of a one-thread-per-element (or per-channel) dispatch
+  eps: f32,
+  momentum: f32, // batch norm's running-statistics update
+}
+
+@group(0) @binding(0) var<uniform> p: P;
+
+override WG_X: u32 = 1;
+override WG_Y: u32 = 256;
+// The channel count is a constant so that `i % C` compiles to a multiply and shift, not a runtime
+// division (a scalar loop on a CPU's SIMD lanes; ~20% of layer norm's forward on llvmpipe).
+override C: u32 = 1;
+override RELU: bool = false;        // layer norm fused with a ReLU after it
+override PER_CHANNEL: bool = false; // statistics indexed by channel (batch norm) rather than sample (layer norm)
+override TRAINING: bool = true;     // batch norm: statistics came from the batch itself
+override UPDATE_RUNNING: bool = true; // batch norm training: fold the batch into the running statistics
+
+// Shared memory for sum_rows: WG_X * WG_Y <= 256, WG_Y a power of two.
+var<workgroup> red_a: array<f32, 256>;
+var<workgroup> red_b: array<f32, 256>;
+
+// Sums (a, b) over the workgroup's rows, per lane; every invocation gets its lane's sums.
+// Call from uniform control flow only (it has barriers).
+fn sum_rows(lid: vec3u, a: f32, b: f32) -> vec2f {
+  let slot = lid.y * WG_X + lid.x;
+  red_a[slot] = a;
+  red_b[slot] = b;
+  workgroupBarrier();
+  for (var half = WG_Y / 2u; half > 0u; half >>= 1u) {
+    if (lid.y < half) {
+      red_a[slot] += red_a[slot + half * WG_X];
+      red_b[slot] += red_b[slot + half * WG_X];
+    }
+    workgroupBarrier();
+  }
+  let s = vec2f(red_a[lid.x], red_b[lid.x]);
+  workgroupBarrier(); // before a later call overwrites the sums
+  return s;
+}
+
+fn index(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * WG_X; }
+
+// ---- forward: ln_forward, bn_normalize ----
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<storage, read_write> mean_out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> rstd_out: array<f32>;
+@group(0) @binding(2) var<storage, read> mean: array<f32>;
+@group(0) @binding(3) var<storage, read> rstd: array<f32>;
+@group(0) @binding(4) var<storage, read> x: array<f32>;
+@group(0) @binding(5) var<storage, read> gamma: array<f32>;
+@group(0) @binding(6) var<storage, read> beta: array<f32>;
+
+// One workgroup per sample (wid.z): mean, then variance around it, then y = gamma * xhat + beta (ReLU'd).
+@compute @workgroup_size(WG_X, WG_Y) fn ln_forward(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let base = wid.z * p.m;
+  var s = 0.0;
+  for (var i = lid.y; i < p.m; i += WG_Y) { s += x[base + i]; }
+  let mu = sum_rows(lid, s, 0.0).x / f32(p.m);
+  var q = 0.0;
+  for (var i = lid.y; i < p.m; i += WG_Y) {
+    let d = x[base + i] - mu;
+    q += d * d;
+  }
+  let r = inverseSqrt(sum_rows(lid, q, 0.0).x / f32(p.m) + p.eps);
+  if (lid.y == 0u) {
+    mean_out[wid.z] = mu;
+    rstd_out[wid.z] = r;
+  }
+  for (var i = lid.y; i < p.m; i += WG_Y) {
+    let ch = i % C;
+    var v = (x[base + i] - mu) * r * gamma[ch] + beta[ch];
+    if (RELU) { v = max(v, 0.0); }
+    y[base + i] = v;
+  }
+}
+
+// One thread per element, per-channel statistics.
+@compute @workgroup_size(WG_X) fn bn_normalize(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= p.total) { return; }
+  let ch = i % C;
+  y[i] = (x[i] - mean[ch]) * rstd[ch] * gamma[ch] + beta[ch];
+}
+
+// ---- backward: ln_backward_x, channel_grad_partials, bn_backward_x ----
+@group(0) @binding(1) var<storage, read_write> gx: array<f32>;
+@group(0) @binding(1) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(5) var<storage, read> gy: array<f32>;
+@group(0) @binding(6) var<storage, read> y_mask: array<f32>;
+@group(0) @binding(7) var<storage, read> gamma_bw: array<f32>;
+
+// The gradient reaching the norm's output: with the fused ReLU, zero where the ReLU's output y is not > 0.
+fn grad_out(i: u32) -> f32 {
+  if (RELU && !(y_mask[i] > 0.0)) { return 0.0; }
+  return gy[i];
+}
+
+// One workgroup per sample: with g = dL/dy * gamma and xhat = (x - mean) * rstd,
+// dL/dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), means over the sample.
+@compute @workgroup_size(WG_X, WG_Y) fn ln_backward_x(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let base = wid.z * p.m;
+  let mu = mean[wid.z];
+  let r = rstd[wid.z];
+  var a = 0.0;
+  var b = 0.0;
+  for (var i = lid.y; i < p.m; i += WG_Y) {
+    let g = grad_out(base + i) * gamma_bw[i % C];
+    a += g;
+    b += g * (x[base + i] - mu) * r;
+  }
+  let means = sum_rows(lid, a, b) / f32(p.m);
+  for (var i = lid.y; i < p.m; i += WG_Y) {
+    let g = grad_out(base + i) * gamma_bw[i % C];
+    let xhat = (x[base + i] - mu) * r;
+    gx[base + i] = r * (g - means.x - xhat * means.y);
+  }
+}
+
+// A workgroup per (channel block wid.x, sample wid.z): partials[n, c] = sum over the sample's pixels of
+// dL/dy, and partials[N + n, c] = sum of dL/dy * xhat. Summed over n they are dbeta and dgamma.
+@compute @workgroup_size(WG_X, WG_Y) fn channel_grad_partials(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let ch = wid.x * WG_X + lid.x;
+  let n = wid.z;
+  var a = 0.0;
+  var b = 0.0;
+  if (ch < C) {
+    let s = select(n, ch, PER_CHANNEL);
+    let mu = mean[s];
+    let r = rstd[s];
+    for (var q = lid.y; q < p.hw; q += WG_Y) {
+      let i = (n * p.hw + q) * C + ch;
+      let g = grad_out(i);
+      a += g;
+      b += g * (x[i] - mu) * r;
+    }
+  }
+  let sums = sum_rows(lid, a, b);
+  if (lid.y == 0u && ch < C) {
+    partials[n * C + ch] = sums.x;
+    partials[(p.n + n) * C + ch] = sums.y;
+  }
+}
+
+@group(0) @binding(6) var<storage, read> gbeta_in: array<f32>;
+@group(0) @binding(8) var<storage, read> ggamma_in: array<f32>;
+
+// One thread per element. Training: dL/dx = gamma * rstd * (gy - (sum gy + xhat * sum gy*xhat) / M) with
+// sums over the channel's M = N*H*W elements (dbeta and dgamma); eval: the statistics are constants.
+@compute @workgroup_size(WG_X) fn bn_backward_x(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= p.total) { return; }
+  let ch = i % C;
+  let k = gamma_bw[ch] * rstd[ch];
+  if (TRAINING) {
+    let xhat = (x[i] - mean[ch]) * rstd[ch];
+    gx[i] = k * (gy[i] - (gbeta_in[ch] + xhat * ggamma_in[ch]) / f32(p.m));
+  } else {
+    gx[i] = k * gy[i];
+  }
+}
+
+// ---- sum_samples: dbeta[c] = sum_n partials[n, c], dgamma[c] = sum_n partials[N + n, c] ----
+@group(0) @binding(1) var<storage, read_write> gbeta: array<f32>;
+@group(0) @binding(2) var<storage, read_write> ggamma: array<f32>;
+@group(0) @binding(3) var<storage, read> partials_in: array<f32>;
+
+@compute @workgroup_size(WG_X) fn sum_samples(@builtin(global_invocation_id) gid: vec3u) {
+  let ch = gid.x;
+  if (ch >= C) { return; }
+  var a = 0.0;
+  var b = 0.0;
+  for (var n = 0u; n < p.n; n++) {
+    a += partials_in[n * C + ch];
+    b += partials_in[(p.n + n) * C + ch];
+  }
+  gbeta[ch] = a;
+  ggamma[ch] = b;
+}
+
+// ---- batch-norm statistics: channel_moments, bn_combine_moments, bn_eval_stats, bn_state_init ----
+@group(0) @binding(2) var<storage, read> x_stats: array<f32>;
+
+// A workgroup per (channel block, sample): partials[n, c] = the mean of channel c over sample n's pixels,
+// partials[N + n, c] = the sum of squared deviations from it.
+@compute @workgroup_size(WG_X, WG_Y) fn channel_moments(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let ch = wid.x * WG_X + lid.x;
+  let n = wid.z;
+  let valid = ch < C;
+  var s = 0.0;
+  if (valid) {
+    for (var q = lid.y; q < p.hw; q += WG_Y) { s += x_stats[(n * p.hw + q) * C + ch]; }
+  }
+  let mu = sum_rows(lid, s, 0.0).x / f32(p.hw);
+  var m2 = 0.0;
+  if (valid) {
+    for (var q = lid.y; q < p.hw; q += WG_Y) {
+      let d = x_stats[(n * p.hw + q) * C + ch] - mu;
+      m2 += d * d;
+    }
+  }
+  let total = sum_rows(lid, m2, 0.0).x;
+  if (lid.y == 0u && valid) {
+    partials[n * C + ch] = mu;
+    partials[(p.n + n) * C + ch] = total;
+  }
+}
+
+@group(0) @binding(1) var<storage, read_write> running_mean: array<f32>;
+@group(0) @binding(4) var<storage, read> moments: array<f32>;
+@group(0) @binding(5) var<storage, read_write> running_var: array<f32>;
+@group(0) @binding(6) var<storage, read_write> num_batches: array<i32>;
+
+// One thread per channel: merges the samples' (mean, M2) pairs (Chan et al.: equal counts hw), writes the
+// batch mean and 1/sqrt(biased var + eps), and updates the running statistics as PyTorch does
+// (running_var takes the unbiased variance) unless UPDATE_RUNNING is off.
+@compute @workgroup_size(WG_X) fn bn_combine_moments(@builtin(global_invocation_id) gid: vec3u) {
+  let ch = gid.x;
+  if (ch >= C) { return; }
+  var mu = 0.0;
+  for (var n = 0u; n < p.n; n++) { mu += moments[n * C + ch]; }
+  mu /= f32(p.n);
+  var m2 = 0.0;
+  for (var n = 0u; n < p.n; n++) {
+    let d = moments[n * C + ch] - mu;
+    m2 += moments[(p.n + n) * C + ch] + f32(p.hw) * d * d;
+  }
+  mean_out[ch] = mu;
+  rstd_out[ch] = inverseSqrt(m2 / f32(p.m) + p.eps);
+  if (UPDATE_RUNNING) {
+    running_mean[ch] = (1.0 - p.momentum) * running_mean[ch] + p.momentum * mu;
+    running_var[ch] = (1.0 - p.momentum) * running_var[ch] + p.momentum * m2 / f32(p.m - 1u);
+    if (ch == 0u) { num_batches[0] += 1; }
+  }
+}
+
+@group(0) @binding(4) var<storage, read> running_var_in: array<f32>;
+
+// Eval mode: the statistics are the running ones.
+@compute @workgroup_size(WG_X) fn bn_eval_stats(@builtin(global_invocation_id) gid: vec3u) {
+  let ch = gid.x;
+  if (ch >= C) { return; }
+  mean_out[ch] = running_mean[ch];
+  rstd_out[ch] = inverseSqrt(running_var_in[ch] + p.eps);
+}
+
+@group(0) @binding(2) var<storage, read_write> running_var_init: array<f32>;
+@group(0) @binding(3) var<storage, read_write> num_batches_init: array<i32>;
+
+// A fresh state: running mean 0, running variance 1, no batches seen.
+@compute @workgroup_size(WG_X) fn bn_state_init(@builtin(global_invocation_id) gid: vec3u) {
+  let ch = gid.x;
+  if (ch >= p.total) { return; }
+  running_mean[ch] = 0.0;
+  running_var_init[ch] = 1.0;
+  if (ch == 0u) { num_batches_init[0] = 0; }
+}

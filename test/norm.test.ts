@@ -1,0 +1,250 @@
+import { describe, expect, it } from 'vitest';
+import { BatchNormState, batchNorm } from '../src/kernels/batch-norm.js';
+import { layerNorm, layerNormBackward, layerNormForward, layerNormRelu } from '../src/kernels/layer-norm.js';
+import { backward, tidy } from '../src/engine/tape.js';
+import { Tensor } from '../src/engine/tensor.js';
+import { checkOp, expectClose, randn, rng, useDevice } from './helpers.js';
+import {
+  batchNormTrainRef, channelStatsRef, layerNormBackwardRef, layerNormRef, normalizeChannelsRef, updateRunningRef,
+} from './reference/norm.js';
+
+const device = useDevice();
+
+type Shape = [number, number, number, number];
+// [2, 3, 4, 37]: channels span three 16-channel blocks of the per-channel reductions, the last one partly.
+const shapes: Shape[] = [[1, 7, 11, 3], [3, 5, 7, 13], [3, 4, 4, 1], [1, 1, 1, 1], [2, 3, 4, 37]];
+const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+const normShape = (s: Shape) => ({ n: s[0], hw: s[1] * s[2], c: s[3] });
+
+describe('layerNorm (GroupNorm(1, C))', () => {
+  for (const shape of shapes) {
+    const c = shape[3];
+    for (const relu of [false, true]) {
+      it(`${relu ? 'layerNormRelu' : 'layerNorm'} forward and backward [${shape}]`, async () => {
+        await checkOp(await device(), {
+          shapes: [shape, [c], [c]],
+          gpu: ([x, g, b]) => (relu ? layerNormRelu : layerNorm)(x, g, b),
+          cpu: ([x, g, b]) => layerNormRef(x, normShape(shape), g, b, 1e-5, relu).y,
+        });
+      });
+    }
+  }
+
+  it('inputs far from zero (two-pass variance) and a custom eps [3, 5, 7, 13]', async () => {
+    const shape: Shape = [3, 5, 7, 13];
+    const r = rng(4);
+    const x = randn(size(shape), r).map((v) => 40 + 0.5 * v);
+    await checkOp(await device(), {
+      shapes: [shape, [13], [13]],
+      inputs: [x, randn(13, r), randn(13, r)],
+      gpu: ([t, g, b]) => layerNorm(t, g, b, 1e-3),
+      cpu: ([t, g, b]) => layerNormRef(t, normShape(shape), g, b, 1e-3).y,
+      fwdTol: 2e-4,
+      gradTol: 2e-3,
+    });
+  });
+
+  for (const relu of [false, true]) {
+    it(`a 16k-element sample [2, 32, 32, 16]: plain forward / backward against the analytic reference${relu ? ' (ReLU)' : ''}`, async () => {
+      const d = await device();
+      const shape: Shape = [2, 32, 32, 16];
+      const s = normShape(shape);
+      const r = rng(8);
+      const [x, gy] = [randn(size(shape), r, 2).map((v) => v + 1), randn(size(shape), r)];
+      const [gamma, beta] = [randn(16, r), randn(16, r)];
+      const ref = layerNormRef(x, s, gamma, beta, 1e-5, relu);
+      const refBack = layerNormBackwardRef(gy, x, s, gamma, beta, 1e-5, relu);
+      const ts = [x, gamma, beta, gy].map((v, k) => Tensor.from(d, v, k === 0 || k === 3 ? shape : [16]));
+      const fwd = layerNormForward(ts[0], ts[1], ts[2], 1e-5, { relu });
+      const back = layerNormBackward(ts[3], ts[0], fwd.mean, fwd.rstd, ts[1], { reluOutput: relu ? fwd.y : undefined });
+      expectClose(await fwd.y.readF32(), ref.y, 1e-5, 'y');
+      expectClose(await fwd.mean.readF32(), ref.mean, 1e-5, 'mean');
+      expectClose(await fwd.rstd.readF32(), ref.rstd, 1e-5, 'rstd');
+      expectClose(await back.gx!.readF32(), refBack.gx, 1e-4, 'gx');
+      expectClose(await back.ggamma!.readF32(), refBack.ggamma, 1e-4, 'ggamma');
+      expectClose(await back.gbeta!.readF32(), refBack.gbeta, 1e-4, 'gbeta');
+      for (const t of [...ts, fwd.y, fwd.mean, fwd.rstd, back.gx!, back.ggamma!, back.gbeta!]) t.dispose();
+    });
+  }
+
+  it('without gradients it keeps nothing for a backward', async () => {
+    const d = await device();
+    const x = Tensor.from(d, randn(3 * 5 * 7 * 13, rng(1)), [3, 5, 7, 13]);
+    const g = Tensor.from(d, randn(13, rng(2)), [13]);
+    const live = d.pool.liveBuffers;
+    const y = layerNorm(x, g, g);
+    expect(d.pool.liveBuffers).toBe(live + 1);
+    y.dispose(), x.dispose(), g.dispose();
+  });
+});
+
+describe('batchNorm (BatchNorm2d)', () => {
+  const bnShapes: Shape[] = [[1, 7, 11, 3], [3, 5, 7, 13], [3, 4, 4, 1], [2, 1, 1, 3], [2, 3, 4, 37]];
+  for (const shape of bnShapes) {
+    it(`training forward and backward [${shape}]`, async () => {
+      const d = await device();
+      const c = shape[3];
+      const state = new BatchNormState(d, c);
+      await checkOp(d, {
+        shapes: [shape, [c], [c]],
+        gpu: ([x, g, b]) => batchNorm(x, g, b, state, { training: true }),
+        cpu: ([x, g, b]) => batchNormTrainRef(x, normShape(shape), g, b),
+      });
+      state.dispose();
+    });
+    it(`eval forward and backward [${shape}]`, async () => {
+      const d = await device();
+      const c = shape[3];
+      const r = rng(17);
+      const rm = randn(c, r);
+      const rv = randn(c, r).map((v) => 0.2 + v * v);
+      const state = new BatchNormState(d, c);
+      state.runningMean.write(rm);
+      state.runningVar.write(rv);
+      await checkOp(d, {
+        shapes: [shape, [c], [c]],
+        gpu: ([x, g, b]) => batchNorm(x, g, b, state, { training: false, eps: 1e-3 }),
+        cpu: ([x, g, b]) => normalizeChannelsRef(x, c, rm, rv, g, b, 1e-3),
+      });
+      // Eval leaves the running statistics alone.
+      expectClose(await state.runningMean.readF32(), rm, 1e-7, 'running mean');
+      expectClose(await state.runningVar.readF32(), rv, 1e-7, 'running var');
+      expect((await state.numBatchesTracked.read())[0]).toBe(0);
+      state.dispose();
+    });
+  }
+
+  for (const momentum of [0.1, 0.3]) {
+    it(`running statistics after 4 training steps (momentum ${momentum}) match PyTorch's update; eval uses them`, async () => {
+      const d = await device();
+      const shape: Shape = [3, 6, 5, 13];
+      const s = normShape(shape);
+      const r = rng(31);
+      const gamma = randn(13, r);
+      const beta = randn(13, r);
+      const g = Tensor.from(d, gamma, [13]);
+      const b = Tensor.from(d, beta, [13]);
+      const state = new BatchNormState(d, 13);
+      const running = { mean: new Float64Array(13), variance: new Float64Array(13).fill(1), batches: 0 };
+      for (let step = 0; step < 4; step++) {
+        const x = randn(size(shape), r, 1 + step).map((v, i) => v + (i % 13) - step);
+        const xt = Tensor.from(d, x, shape);
+        const y = batchNorm(xt, g, b, state, { training: true, momentum });
+        expectClose(await y.readF32(), batchNormTrainRef(x, s, gamma, beta), 1e-4, `step ${step} y`);
+        updateRunningRef(running, x, s, momentum);
+        xt.dispose(), y.dispose();
+      }
+      expectClose(await state.runningMean.readF32(), running.mean, 1e-5, 'running mean');
+      expectClose(await state.runningVar.readF32(), running.variance, 1e-5, 'running var');
+      expect((await state.numBatchesTracked.read())[0]).toBe(4);
+
+      const x = randn(size(shape), r);
+      const xt = Tensor.from(d, x, shape);
+      const y = batchNorm(xt, g, b, state, { training: false });
+      expectClose(await y.readF32(), normalizeChannelsRef(x, 13, running.mean, running.variance, gamma, beta), 1e-4, 'eval y');
+      // ...and differs from normalising with the batch's own statistics.
+      const own = channelStatsRef(x, s);
+      expect(normalizeChannelsRef(x, 13, own.mean, own.varBiased, gamma, beta)[0]).not.toBeCloseTo((await y.readF32())[0], 2);
+      for (const t of [xt, y, g, b]) t.dispose();
+      state.dispose();
+    });
+  }
+
+  it('training without gradients still updates the running statistics; gradients reach gamma and beta only', async () => {
+    const d = await device();
+    const shape: Shape = [3, 4, 5, 3];
+    const s = normShape(shape);
+    const r = rng(41);
+    const [x, gamma, beta, gy] = [randn(size(shape), r), randn(3, r), randn(3, r), randn(size(shape), r)];
+    const state = new BatchNormState(d, 3);
+    const out = tidy(d, () => {
+      const xt = Tensor.from(d, x, shape);
+      const g = Tensor.from(d, gamma, [3]).requireGrad();
+      const b = Tensor.from(d, beta, [3]).requireGrad();
+      const y = batchNorm(xt, g, b, state, { training: true });
+      backward(y, Tensor.from(d, gy, shape));
+      return { gg: g.grad!, gb: b.grad!, gx: xt.grad };
+    });
+    expect(out.gx).toBeNull();
+    const { mean, varBiased } = channelStatsRef(x, s);
+    const xhat = normalizeChannelsRef(x, 3, mean, varBiased, Float64Array.of(1, 1, 1), new Float64Array(3));
+    const gg = new Float64Array(3);
+    const gb = new Float64Array(3);
+    gy.forEach((v, i) => ((gg[i % 3] += v * xhat[i]), (gb[i % 3] += v)));
+    expectClose(await out.gg.readF32(), gg, 1e-4, 'dgamma');
+    expectClose(await out.gb.readF32(), gb, 1e-4, 'dbeta');
+    const running = { mean: new Float64Array(3), variance: new Float64Array(3).fill(1), batches: 0 };
+    updateRunningRef(running, x, s);
+    expectClose(await state.runningMean.readF32(), running.mean, 1e-5, 'running mean');
+    out.gg.dispose(), out.gb.dispose();
+    state.dispose();
+  });
+
+  it('updateRunningStats: false normalises with the batch but leaves the running statistics alone', async () => {
+    const d = await device();
+    const shape: Shape = [2, 3, 5, 7];
+    const r = rng(43);
+    const [x, gamma, beta] = [randn(size(shape), r, 3), randn(7, r), randn(7, r)];
+    const state = new BatchNormState(d, 7);
+    const ts = [Tensor.from(d, x, shape), Tensor.from(d, gamma, [7]), Tensor.from(d, beta, [7])];
+    const y = batchNorm(ts[0], ts[1], ts[2], state, { training: true, updateRunningStats: false });
+    expectClose(await y.readF32(), batchNormTrainRef(x, normShape(shape), gamma, beta), 1e-4, 'y');
+    expect(Array.from(await state.runningMean.readF32())).toEqual(new Array(7).fill(0));
+    expect(Array.from(await state.runningVar.readF32())).toEqual(new Array(7).fill(1));
+    expect((await state.numBatchesTracked.read())[0]).toBe(0);
+    for (const t of [...ts, y]) t.dispose();
+    state.dispose();
+  });
+
+  it('creating many states costs one dispatch each and starts them at mean 0, var 1, count 0', async () => {
+    const d = await device();
+    const before = d.stats.dispatches;
+    const states = Array.from({ length: 48 }, () => new BatchNormState(d, 64));
+    expect(d.stats.dispatches - before).toBe(48);
+    for (const st of [states[0], states[47]]) {
+      expect(Array.from(await st.runningMean.readF32())).toEqual(new Array(64).fill(0));
+      expect(Array.from(await st.runningVar.readF32())).toEqual(new Array(64).fill(1));
+      expect((await st.numBatchesTracked.read())[0]).toBe(0);
+    }
+    states.forEach((st) => st.dispose());
+  });
+});
+
+describe('bad input throws before any dispatch', () => {
+  it('layer norm: wrong rank, gamma or beta of the wrong size', async () => {
+    const d = await device();
+    const x = Tensor.empty(d, [3, 5, 7, 13]);
+    const x3 = Tensor.empty(d, [5, 7, 13]);
+    const g = Tensor.empty(d, [13]);
+    const g12 = Tensor.empty(d, [12]);
+    const before = d.stats.dispatches;
+    expect(() => layerNorm(x3, g, g)).toThrow(/layerNorm: input must be NHWC \[N, H, W, C\], got \[5, 7, 13\]/);
+    expect(() => layerNorm(x, g12, g)).toThrow(/layerNorm: gamma must be f32 \[13\] for input \[3, 5, 7, 13\], got f32 \[12\]/);
+    expect(() => layerNormRelu(x, g, g12)).toThrow(/layerNormRelu: beta must be f32 \[13\] for input \[3, 5, 7, 13\], got f32 \[12\]/);
+    expect(() => layerNorm(x, g, g, 0)).toThrow(/layerNorm: eps must be > 0/);
+    const mean = Tensor.empty(d, [2]);
+    expect(() => layerNormBackward(x, x, mean, mean, g)).toThrow(/layerNorm backward: mean must be \[3\], got \[2\]/);
+    expect(d.stats.dispatches).toBe(before);
+    for (const t of [x, x3, g, g12, mean]) t.dispose();
+  });
+
+  it('batch norm: wrong rank, gamma of the wrong size, a state of other channels, one value per channel', async () => {
+    const d = await device();
+    const state = new BatchNormState(d, 13);
+    const x = Tensor.empty(d, [3, 5, 7, 13]);
+    const x1 = Tensor.empty(d, [1, 1, 1, 13]);
+    const g = Tensor.empty(d, [13]);
+    const g3 = Tensor.empty(d, [3, 13]);
+    const x3 = Tensor.empty(d, [3, 5, 7, 3]);
+    const g3c = Tensor.empty(d, [3]);
+    const before = d.stats.dispatches;
+    expect(() => batchNorm(x.view([105, 13]), g, g, state, { training: true })).toThrow(/batchNorm: input must be NHWC \[N, H, W, C\], got \[105, 13\]/);
+    expect(() => batchNorm(x, g3, g, state, { training: true })).toThrow(/batchNorm: gamma must be f32 \[13\] for input \[3, 5, 7, 13\], got f32 \[3, 13\]/);
+    expect(() => batchNorm(x3, g3c, g3c, state, { training: false })).toThrow(/batchNorm: state has 13 channels, input \[3, 5, 7, 3\] has 3/);
+    expect(() => batchNorm(x1, g, g, state, { training: true })).toThrow(/batchNorm: training needs more than 1 value per channel, input \[1, 1, 1, 13\]/);
+    expect(() => batchNorm(x, g, g, state, { training: true, momentum: 2 })).toThrow(/batchNorm: momentum must be in \[0, 1\]/);
+    expect(d.stats.dispatches).toBe(before);
+    for (const t of [x, x1, g, g3, x3, g3c]) t.dispose();
+    state.dispose();
+  });
+});
