@@ -1,0 +1,341 @@
+/**
+ * conv2d: NHWC activations, HWIO weights ([kh, kw, Cin, Cout], as tfjs), optional bias [Cout].
+ * Forward, input gradient (dgrad) and weight gradient (wgrad) are three implicit-GEMM kernels
+ * (shaders/conv2d_{forward,dgrad,wgrad}.wgsl); conv2dPair fuses conv(x1, w1) + conv(x2, w2) + bias into one
+ * forward dispatch whose K axis runs over both sources (the recurrent cell's bottom-up + lateral input).
+ * Padding follows TensorFlow: 'same' gives out = ceil(in / stride) with the odd pixel of padding at the
+ * bottom / right; 'valid' pads nothing; a number pads every side; [top, bottom, left, right] is explicit.
+ */
+import { params, type Device } from '../engine/device.js';
+import type { Kernel } from '../engine/shaders.js';
+import { record } from '../engine/tape.js';
+import { Tensor } from '../engine/tensor.js';
+import { sumRows } from './reduce.js';
+
+export type Padding = 'same' | 'valid' | number | readonly [number, number, number, number];
+
+export interface Conv2dOptions {
+  stride?: number | readonly [number, number];
+  padding?: Padding;
+}
+
+/** Everything a conv kernel needs to know about one (input, weight) pair; from convGeometry(). */
+export interface ConvGeometry {
+  batch: number;
+  h: number;
+  w: number;
+  cin: number;
+  kh: number;
+  kw: number;
+  cout: number;
+  sh: number;
+  sw: number;
+  /** Padding: top, bottom, left, right. */
+  pt: number;
+  pb: number;
+  pl: number;
+  pr: number;
+  ho: number;
+  wo: number;
+}
+
+/**
+ * Tile sizes, in one place so they can be chosen per adapter. wg: threads per workgroup (1-D, along the
+ * GEMM's M axis); tm: rows (pixels, or wgrad row groups) per thread; tn: output columns per thread (a
+ * multiple of 4; narrowed to the channel count when that is smaller); bk: K rows per staged tile.
+ * wgrad also splits its K axis (output pixels) into at most maxSplits chunks of at least minChunk pixels.
+ * `software` is measured on llvmpipe (bench/conv-kernels.ts); others fall back to it until measured.
+ */
+export interface ConvTiles {
+  forward: { wg: number; tm: number; tn: number; bk: number; subgroups: boolean };
+  dgrad: { wg: number; tm: number; tn: number; bk: number; subgroups: boolean };
+  wgrad: { wg: number; tm: number; tn: number; bk: number; subgroups: boolean; minChunk: number; maxSplits: number };
+}
+
+export const CONV_TILES: Record<string, ConvTiles> = {
+  software: {
+    forward: { wg: 64, tm: 4, tn: 16, bk: 128, subgroups: true },
+    dgrad: { wg: 64, tm: 4, tn: 16, bk: 128, subgroups: true },
+    wgrad: { wg: 64, tm: 1, tn: 16, bk: 64, subgroups: true, minChunk: 256, maxSplits: 64 },
+  },
+};
+
+/** The tile table for a device: per adapter kind, falling back to the software table. */
+export function convTiles(device: Device): ConvTiles {
+  const kind = device.info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(device.info.description)
+    ? 'software'
+    : device.info.vendor;
+  return CONV_TILES[kind] ?? CONV_TILES.software;
+}
+
+const shapeStr = (s: readonly number[]) => `[${s.join(', ')}]`;
+
+function positiveInt(v: number): boolean {
+  return Number.isInteger(v) && v > 0;
+}
+
+/**
+ * Validates an (input, weight) pair and options and resolves output size and padding. Throws one Error
+ * naming `op` and the shapes for anything wrong, before any dispatch.
+ */
+export function convGeometry(op: string, xShape: readonly number[], wShape: readonly number[], opts: Conv2dOptions = {}): ConvGeometry {
+  const where = `${op}: input ${shapeStr(xShape)}, weight ${shapeStr(wShape)}`;
+  if (xShape.length !== 4) throw new Error(`${where}: the input must be 4-D [N, H, W, Cin] (NHWC)`);
+  if (wShape.length !== 4) throw new Error(`${where}: the weight must be 4-D [kh, kw, Cin, Cout] (HWIO)`);
+  if (!xShape.every(positiveInt) || !wShape.every(positiveInt)) throw new Error(`${where}: every size must be a positive integer`);
+  const [batch, h, w, cin] = xShape;
+  const [kh, kw, wcin, cout] = wShape;
+  if (wcin !== cin) throw new Error(`${where}: the input has ${cin} channels but the weight expects ${wcin}`);
+  const stride = opts.stride ?? 1;
+  const [sh, sw] = typeof stride === 'number' ? [stride, stride] : stride;
+  if ((typeof stride !== 'number' && stride.length !== 2) || !positiveInt(sh) || !positiveInt(sw)) {
+    throw new Error(`${where}: stride ${JSON.stringify(stride)} must be a positive integer or [sh, sw] of them`);
+  }
+  const padding = opts.padding ?? 'valid';
+  let pt: number, pb: number, pl: number, pr: number;
+  if (padding === 'same') {
+    const padH = Math.max((Math.ceil(h / sh) - 1) * sh + kh - h, 0);
+    const padW = Math.max((Math.ceil(w / sw) - 1) * sw + kw - w, 0);
+    pt = Math.floor(padH / 2), pb = padH - pt, pl = Math.floor(padW / 2), pr = padW - pl;
+  } else if (padding === 'valid') {
+    pt = pb = pl = pr = 0;
+  } else if (typeof padding === 'number') {
+    pt = pb = pl = pr = padding;
+  } else if (Array.isArray(padding) && padding.length === 4) {
+    [pt, pb, pl, pr] = padding;
+  } else {
+    throw new Error(`${where}: padding ${JSON.stringify(padding)} must be 'same', 'valid', a number or [top, bottom, left, right]`);
+  }
+  if (![pt, pb, pl, pr].every((v) => Number.isInteger(v) && v >= 0)) {
+    throw new Error(`${where}: padding ${JSON.stringify(padding)} must be non-negative integers`);
+  }
+  if (h + pt + pb < kh || w + pl + pr < kw) {
+    throw new Error(`${where}: the ${kh}x${kw} kernel is larger than the padded ${h + pt + pb}x${w + pl + pr} input`);
+  }
+  const ho = Math.floor((h + pt + pb - kh) / sh) + 1;
+  const wo = Math.floor((w + pl + pr - kw) / sw) + 1;
+  return { batch, h, w, cin, kh, kw, cout, sh, sw, pt, pb, pl, pr, ho, wo };
+}
+
+function checkTensor(op: string, t: Tensor, what: string): void {
+  if (t.dtype !== 'f32') throw new Error(`${op}: ${what} ${t.describe()} is ${t.dtype}, expected f32`);
+  if (t.disposed) throw new Error(`${op}: ${what} ${t.describe()} was disposed`);
+}
+
+function checkBias(op: string, bias: Tensor | undefined, cout: number): void {
+  if (!bias) return;
+  checkTensor(op, bias, 'bias');
+  if (bias.shape.length !== 1 || bias.shape[0] !== cout) {
+    throw new Error(`${op}: bias ${shapeStr(bias.shape)} must be [${cout}] (one per output channel)`);
+  }
+}
+
+const round4 = (n: number) => Math.ceil(n / 4) * 4;
+/** Columns per thread: the table's tn, narrowed for narrow outputs (no point computing 16 of 3 channels). */
+const columns = (tn: number, n: number) => Math.min(tn, round4(n));
+
+function gridCheck(device: Device, op: string, groups: number): void {
+  const max = device.limits.maxComputeWorkgroupsPerDimension;
+  if (groups > max) throw new Error(`${op}: ${groups} workgroups along M exceed the device's ${max}; use a smaller batch`);
+}
+
+/** Geometry words of one forward source (struct Src in conv2d_forward.wgsl). */
+function sourceWords(g: ConvGeometry | undefined, bk: number): number[] {
+  if (!g) return new Array(12).fill(0);
+  const tapsPerTile = g.cin >= bk ? 1 : Math.floor(bk / g.cin);
+  return [g.h, g.w, g.cin, g.kw, g.sh, g.sw, g.pt, g.pl, g.kh * g.kw, tapsPerTile, Math.min(g.cin, bk), 0];
+}
+
+/**
+ * Template values that switch a kernel between plain workgroup-memory reads and subgroup broadcasts
+ * (lines marked SG / NOSG in the shader). Subgroups need the device feature and at least 8 lanes.
+ */
+function subgroupDefines(device: Device, use: boolean): Record<string, string> {
+  const on = use && device.hasFeature('subgroups') && (device.adapter.info as unknown as { subgroupMinSize?: number }).subgroupMinSize! >= 8;
+  return on
+    ? { ENABLE: 'enable subgroups;', SG: '', NOSG: '//', SG_PARAM: ', @builtin(subgroup_invocation_id) lane: u32', LANE: 'lane' }
+    : { ENABLE: '', SG: '//', NOSG: '', SG_PARAM: '', LANE: '0u' };
+}
+
+/** One forward dispatch over one or two sources; y = sum of the sources' convs (+ bias). */
+function forwardKernel(op: string, sources: { x: Tensor; w: Tensor; g: ConvGeometry }[], bias: Tensor | undefined): Tensor {
+  const device = sources[0].x.device;
+  const g0 = sources[0].g;
+  const t = convTiles(device).forward;
+  const vec = sources.every((s) => s.g.cin % 4 === 0) ? 4 : 1;
+  const tn = columns(t.tn, g0.cout);
+  const m = g0.batch * g0.ho * g0.wo;
+  const kernel: Kernel = {
+    shader: 'conv2d_forward',
+    entry: 'forward',
+    workgroup: [t.wg],
+    constants: { HAS_BIAS: bias ? 1 : 0, WT_VEC: g0.cout % 4 === 0 ? 1 : 0 },
+    defines: {
+      X_TYPE: vec === 4 ? 'vec4f' : 'f32', W_TYPE: g0.cout % 4 === 0 ? 'vec4f' : 'f32',
+      VEC: vec, TM: t.tm, TN4: tn / 4, BK: t.bk, WG: t.wg,
+      ...subgroupDefines(device, t.subgroups),
+    },
+  };
+  const groupsM = Math.ceil(m / (t.wg * t.tm));
+  gridCheck(device, op, groupsM);
+  const y = Tensor.empty(device, [g0.batch, g0.ho, g0.wo, g0.cout]);
+  const s1 = sources[1];
+  const p = params().u(m, g0.cout, g0.ho, g0.wo).u(...sourceWords(g0, t.bk)).u(...sourceWords(s1?.g, t.bk));
+  const x1 = s1?.x ?? sources[0].x;
+  const w1 = s1?.w ?? sources[0].w;
+  device.run(kernel, [p, y, sources[0].x, sources[0].w, x1, w1, bias ?? sources[0].w], [groupsM * t.wg, Math.ceil(g0.cout / tn)]);
+  return y;
+}
+
+/** dL/dx of conv(x, w) given dL/dy [N, Ho, Wo, Cout]: [N, H, W, Cin]. */
+export function conv2dBackwardInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
+  const op = 'conv2dBackwardInput';
+  checkTensor(op, gy, 'gradient');
+  checkTensor(op, w, 'weight');
+  if (!sameShape(gy.shape, [g.batch, g.ho, g.wo, g.cout]) || !sameShape(w.shape, [g.kh, g.kw, g.cin, g.cout])) {
+    throw new Error(`${op}: gradient ${shapeStr(gy.shape)} and weight ${shapeStr(w.shape)} do not fit the conv ` +
+      `(expected [${g.batch}, ${g.ho}, ${g.wo}, ${g.cout}] and [${g.kh}, ${g.kw}, ${g.cin}, ${g.cout}])`);
+  }
+  const device = gy.device;
+  const t = convTiles(device).dgrad;
+  const vec = g.cout % 4 === 0 ? 4 : 1;
+  const tn = columns(t.tn, g.cin);
+  const hp = Math.ceil(g.h / g.sh);
+  const wp = Math.ceil(g.w / g.sw);
+  const rows = g.batch * hp * wp;
+  const tapsPerTile = g.cout >= t.bk ? 1 : Math.floor(t.bk / g.cout);
+  const kernel: Kernel = {
+    shader: 'conv2d_dgrad',
+    entry: 'dgrad',
+    workgroup: [t.wg],
+    defines: {
+      X_TYPE: vec === 4 ? 'vec4f' : 'f32', VEC: vec, TM: t.tm, TN4: tn / 4, BK: t.bk, WG: t.wg,
+      ...subgroupDefines(device, t.subgroups),
+    },
+  };
+  const groupsM = Math.ceil(rows / (t.wg * t.tm));
+  gridCheck(device, op, groupsM);
+  const dx = Tensor.empty(device, [g.batch, g.h, g.w, g.cin]);
+  const p = params().u(
+    rows, g.cin, g.cout, g.h,
+    g.w, g.ho, g.wo, g.kh,
+    g.kw, g.sh, g.sw, g.pt,
+    g.pl, hp, wp, tapsPerTile,
+    Math.min(g.cout, t.bk), 0, 0, 0,
+  );
+  device.run(kernel, [p, dx, gy, w], [groupsM * t.wg, Math.ceil(g.cin / tn), g.sh * g.sw]);
+  return dx;
+}
+
+/** dL/dw of conv(x, w) given dL/dy [N, Ho, Wo, Cout]: [kh, kw, Cin, Cout]. Split-K over output pixels. */
+export function conv2dBackwardWeight(gy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
+  const op = 'conv2dBackwardWeight';
+  checkTensor(op, gy, 'gradient');
+  checkTensor(op, x, 'input');
+  if (!sameShape(gy.shape, [g.batch, g.ho, g.wo, g.cout]) || !sameShape(x.shape, [g.batch, g.h, g.w, g.cin])) {
+    throw new Error(`${op}: gradient ${shapeStr(gy.shape)} and input ${shapeStr(x.shape)} do not fit the conv ` +
+      `(expected [${g.batch}, ${g.ho}, ${g.wo}, ${g.cout}] and [${g.batch}, ${g.h}, ${g.w}, ${g.cin}])`);
+  }
+  const device = gy.device;
+  const t = convTiles(device).wgrad;
+  const vec = g.cin % 4 === 0 ? 4 : 1;
+  const tn = columns(t.tn, g.cout);
+  const rows = g.kh * g.kw * g.cin;
+  const q = g.batch * g.ho * g.wo;
+  const splits = Math.max(1, Math.min(t.maxSplits, Math.floor(q / t.minChunk)));
+  const chunk = Math.ceil(q / splits);
+  // M (kh*kw*Cin / VEC row groups) is small: take the workgroup size (8 to the table's, powers of two)
+  // that leaves the fewest lanes idle (36 groups: 3 x 16 lanes, not 1 x 64).
+  const threads = rows / vec / t.tm;
+  const wg = [8, 16, 32, 64, 128, 256].filter((n) => n <= t.wg)
+    .reduce((best, n) => (Math.ceil(threads / n) * n <= Math.ceil(threads / best) * best ? n : best), 8);
+  const groupsM = Math.ceil(threads / wg);
+  const kernel: Kernel = {
+    shader: 'conv2d_wgrad',
+    entry: 'wgrad',
+    workgroup: [wg],
+    constants: { DT_VEC: g.cout % 4 === 0 ? 1 : 0 },
+    defines: {
+      X_TYPE: vec === 4 ? 'vec4f' : 'f32', DY_TYPE: g.cout % 4 === 0 ? 'vec4f' : 'f32',
+      VEC: vec, TM: t.tm, TN4: tn / 4, BK: t.bk, WG: wg,
+      ...subgroupDefines(device, t.subgroups),
+    },
+  };
+  const p = params().u(
+    rows, g.cout, q, chunk,
+    g.cin, g.h, g.w, g.ho,
+    g.wo, g.kw, g.sh, g.sw,
+    g.pt, g.pl, 0, 0,
+  );
+  const grid: [number, number, number] = [groupsM * wg, Math.ceil(g.cout / tn), Math.ceil(q / chunk)];
+  if (grid[2] === 1) {
+    const dw = Tensor.empty(device, [g.kh, g.kw, g.cin, g.cout]);
+    device.run(kernel, [p, dw, x, gy], grid);
+    return dw;
+  }
+  const partial = Tensor.empty(device, [grid[2], rows * g.cout]);
+  device.run(kernel, [p, partial, x, gy], grid);
+  const sum = sumRows(partial);
+  partial.dispose();
+  const dw = sum.view([g.kh, g.kw, g.cin, g.cout]);
+  sum.dispose();
+  return dw;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** Bias gradient: dY summed over batch and pixels. */
+function biasGrad(gy: Tensor, cout: number): Tensor {
+  const flat = gy.view([gy.size / cout, cout]);
+  const gb = sumRows(flat);
+  flat.dispose();
+  return gb;
+}
+
+/** y = conv2d(x, w) + bias: x [N, H, W, Cin], w [kh, kw, Cin, Cout], bias [Cout] -> [N, Ho, Wo, Cout]. */
+export function conv2d(x: Tensor, w: Tensor, bias: Tensor | undefined, opts: Conv2dOptions = {}): Tensor {
+  const op = 'conv2d';
+  checkTensor(op, x, 'input');
+  checkTensor(op, w, 'weight');
+  const g = convGeometry(op, x.shape, w.shape, opts);
+  checkBias(op, bias, g.cout);
+  if (x.device !== w.device || (bias && bias.device !== x.device)) throw new Error(`${op}: tensors live on different devices`);
+  const y = forwardKernel(op, [{ x, w, g }], bias);
+  const inputs = bias ? [x, w, bias] : [x, w];
+  return record(op, inputs, y, (gy) => [
+    x.requiresGrad ? conv2dBackwardInput(gy, w, g) : null,
+    w.requiresGrad ? conv2dBackwardWeight(gy, x, g) : null,
+    bias?.requiresGrad ? biasGrad(gy, g.cout) : null,
+  ]);
+}
+
+/**
+ * y = conv2d(x1, w1) + conv2d(x2, w2) + bias in one dispatch (one GEMM whose K axis spans both sources).
+ * Both convs use `opts` and must give the same [N, Ho, Wo, Cout]; Cin and kernel size may differ.
+ */
+export function conv2dPair(
+  x1: Tensor, w1: Tensor, x2: Tensor, w2: Tensor, bias: Tensor | undefined, opts: Conv2dOptions = {},
+): Tensor {
+  const op = 'conv2dPair';
+  for (const [t, what] of [[x1, 'x1'], [w1, 'w1'], [x2, 'x2'], [w2, 'w2']] as const) checkTensor(op, t, what);
+  const g1 = convGeometry(`${op} (source 1)`, x1.shape, w1.shape, opts);
+  const g2 = convGeometry(`${op} (source 2)`, x2.shape, w2.shape, opts);
+  if (g1.batch !== g2.batch || g1.ho !== g2.ho || g1.wo !== g2.wo || g1.cout !== g2.cout) {
+    throw new Error(`${op}: the sources give different outputs: x1 ${shapeStr(x1.shape)} * w1 ${shapeStr(w1.shape)} -> ` +
+      `[${g1.batch}, ${g1.ho}, ${g1.wo}, ${g1.cout}], x2 ${shapeStr(x2.shape)} * w2 ${shapeStr(w2.shape)} -> ` +
+      `[${g2.batch}, ${g2.ho}, ${g2.wo}, ${g2.cout}]`);
+  }
+  checkBias(op, bias, g1.cout);
+  if ([w1, x2, w2, bias].some((t) => t && t.device !== x1.device)) throw new Error(`${op}: tensors live on different devices`);
+  const y = forwardKernel(op, [{ x: x1, w: w1, g: g1 }, { x: x2, w: w2, g: g2 }], bias);
+  const inputs = bias ? [x1, w1, x2, w2, bias] : [x1, w1, x2, w2];
+  return record(op, inputs, y, (gy) => [
+    x1.requiresGrad ? conv2dBackwardInput(gy, w1, g1) : null,
+    w1.requiresGrad ? conv2dBackwardWeight(gy, x1, g1) : null,
+    x2.requiresGrad ? conv2dBackwardInput(gy, w2, g2) : null,
+    w2.requiresGrad ? conv2dBackwardWeight(gy, x2, g2) : null,
+    bias?.requiresGrad ? biasGrad(gy, g1.cout) : null,
+  ]);
+}

@@ -1,0 +1,341 @@
+/**
+ * conv2d (forward, dgrad, wgrad, bias) and conv2dPair against the f64 CPU reference (test/reference/conv.ts):
+ * f64 finite differences on small cases, the reference's analytic gradients on a shape matrix, and tfjs's
+ * cpu backend as an independent peer for the padding conventions.
+ */
+import { describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { Device } from '../src/engine/device.js';
+import { backward, tidy } from '../src/engine/tape.js';
+import { Tensor } from '../src/engine/tensor.js';
+import {
+  CONV_TILES,
+  conv2d,
+  conv2dBackwardInput,
+  conv2dBackwardWeight,
+  conv2dPair,
+  convGeometry,
+  type Conv2dOptions,
+} from '../src/kernels/conv2d.js';
+import { checkOp, expectClose, finiteDiff, randn, rng, useDevice } from './helpers.js';
+import {
+  biasGradRef,
+  conv2dBackwardInputRef,
+  conv2dBackwardWeightRef,
+  conv2dRef,
+  refGeometry,
+  type RefGeometry,
+  type RefPadding,
+} from './reference/conv.js';
+
+const device = useDevice();
+
+interface Case {
+  x: number[]; // [N, H, W, Cin]
+  k: [number, number]; // kernel size
+  cout: number;
+  stride: number | [number, number];
+  padding: RefPadding;
+}
+
+const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+const wShape = (c: Case) => [c.k[0], c.k[1], c.x[3], c.cout];
+const opts = (c: Case): Conv2dOptions => ({ stride: c.stride, padding: c.padding });
+const geom = (c: Case): RefGeometry => refGeometry(c.x, wShape(c), c.stride, c.padding);
+const label = (c: Case) =>
+  `x [${c.x}] k ${c.k[0]}x${c.k[1]} -> ${c.cout}, stride ${JSON.stringify(c.stride)}, padding ${JSON.stringify(c.padding)}`;
+
+function addInto(a: Float64Array, b: Float64Array): Float64Array {
+  return a.map((v, i) => v + b[i]);
+}
+
+/** Runs conv2d(x, w, b) with autograd on the GPU for upstream gradient gy; returns y and the three gradients. */
+async function gpuConv(d: Device, c: Case, x: Float64Array, w: Float64Array, b: Float64Array, gy: Float64Array) {
+  const out = tidy(d, () => {
+    const xt = Tensor.from(d, x, c.x).requireGrad();
+    const wt = Tensor.from(d, w, wShape(c)).requireGrad();
+    const bt = Tensor.from(d, b, [c.cout]).requireGrad();
+    const y = conv2d(xt, wt, bt, opts(c));
+    backward(y, Tensor.from(d, gy, y.shape));
+    return { y, gx: xt.grad!, gw: wt.grad!, gb: bt.grad! };
+  });
+  const res = { y: await out.y.readF32(), gx: await out.gx.readF32(), gw: await out.gw.readF32(), gb: await out.gb.readF32() };
+  for (const t of Object.values(out)) t.dispose();
+  return res;
+}
+
+describe('conv2d geometry', () => {
+  it("'same' follows TensorFlow: out = ceil(in / stride), the odd padding pixel at the bottom / right", () => {
+    // H: out 4, total (4 - 1) * 2 + 3 - 8 = 1 -> 0 top, 1 bottom. W: out 7, total 6 + 4 - 7 = 3 -> 1 left, 2 right.
+    const g = convGeometry('conv2d', [1, 8, 7, 1], [3, 4, 1, 1], { stride: [2, 1], padding: 'same' });
+    expect([g.ho, g.wo, g.pt, g.pb, g.pl, g.pr]).toEqual([4, 7, 0, 1, 1, 2]);
+    // A kernel smaller than the stride needs no padding: total would be negative.
+    const h = convGeometry('conv2d', [1, 7, 7, 1], [1, 1, 1, 1], { stride: 2, padding: 'same' });
+    expect([h.ho, h.wo, h.pt, h.pb]).toEqual([4, 4, 0, 0]);
+  });
+  it("'valid', a number and [top, bottom, left, right]", () => {
+    const v = convGeometry('conv2d', [2, 7, 11, 3], [3, 5, 3, 4], { stride: 2, padding: 'valid' });
+    expect([v.ho, v.wo]).toEqual([3, 4]);
+    const n = convGeometry('conv2d', [2, 7, 11, 3], [3, 5, 3, 4], { padding: 2 });
+    expect([n.ho, n.wo, n.pt, n.pr]).toEqual([9, 11, 2, 2]);
+    const e = convGeometry('conv2d', [2, 7, 11, 3], [3, 5, 3, 4], { stride: [1, 2], padding: [1, 0, 3, 2] });
+    expect([e.ho, e.wo]).toEqual([6, 6]);
+  });
+});
+
+// Small cases: forward and all three gradients against f64 central finite differences of the reference.
+const FD_CASES: Case[] = [
+  { x: [2, 5, 4, 3], k: [3, 3], cout: 2, stride: 1, padding: 'same' },
+  { x: [1, 7, 5, 1], k: [2, 2], cout: 3, stride: 2, padding: 'valid' },
+  { x: [2, 5, 6, 4], k: [3, 2], cout: 5, stride: [2, 1], padding: [1, 0, 2, 1] },
+  { x: [1, 6, 7, 2], k: [4, 4], cout: 4, stride: 2, padding: 'same' },
+  { x: [1, 5, 5, 1], k: [5, 5], cout: 1, stride: 1, padding: 2 },
+  { x: [2, 5, 3, 5], k: [1, 1], cout: 4, stride: 2, padding: 'same' },
+];
+
+describe('conv2d against finite differences', () => {
+  for (const c of FD_CASES) {
+    it(label(c), async () => {
+      const g = geom(c);
+      await checkOp(await device(), {
+        shapes: [c.x, wShape(c), [c.cout]],
+        gpu: ([x, w, b]) => conv2d(x, w, b, opts(c)),
+        cpu: ([x, w, b]) => conv2dRef(x, w, b, g),
+        seed: c.x[1] * 31 + c.k[0],
+      });
+    });
+  }
+  it('the reference analytic gradients equal finite differences of the reference forward', () => {
+    for (const c of FD_CASES) {
+      const g = geom(c);
+      const r = rng(7);
+      const x = randn(size(c.x), r);
+      const w = randn(size(wShape(c)), r);
+      const gy = randn(g.batch * g.ho * g.wo * g.cout, r);
+      const f = ([xx, ww]: Float64Array[]) => conv2dRef(xx, ww, null, g);
+      expectClose(conv2dBackwardInputRef(gy, w, g), finiteDiff(f, [x, w], gy, 0), 1e-7, `dx ${label(c)}`);
+      expectClose(conv2dBackwardWeightRef(gy, x, g), finiteDiff(f, [x, w], gy, 1), 1e-7, `dw ${label(c)}`);
+    }
+  });
+});
+
+// The shape matrix (as Burn's conv tests): batch 1 and 5, channels 1, 3, 4, 13, 64, non-square images, every
+// padding mode, strides 1 and 2, kernels 1, 2, 3, 4, 5, 7; against the reference's analytic gradients.
+const MATRIX: Case[] = [
+  { x: [1, 7, 11, 1], k: [3, 3], cout: 16, stride: 1, padding: 'same' },
+  { x: [5, 7, 11, 3], k: [3, 3], cout: 4, stride: 1, padding: 'valid' },
+  { x: [5, 7, 11, 4], k: [5, 5], cout: 13, stride: 2, padding: 'same' },
+  { x: [1, 11, 7, 13], k: [7, 7], cout: 3, stride: 1, padding: 'same' },
+  { x: [5, 7, 11, 64], k: [3, 3], cout: 64, stride: 1, padding: 'same' },
+  { x: [1, 7, 11, 64], k: [1, 1], cout: 64, stride: 2, padding: 'valid' },
+  { x: [5, 7, 11, 13], k: [2, 2], cout: 13, stride: 2, padding: 'valid' },
+  { x: [1, 9, 8, 4], k: [4, 4], cout: 1, stride: 2, padding: 'same' },
+  { x: [5, 7, 11, 3], k: [5, 3], cout: 64, stride: [2, 1], padding: [2, 1, 0, 3] },
+  { x: [1, 7, 11, 1], k: [7, 7], cout: 4, stride: 2, padding: 3 },
+  { x: [5, 7, 11, 4], k: [1, 1], cout: 3, stride: 1, padding: 0 },
+  { x: [1, 7, 11, 64], k: [5, 5], cout: 13, stride: 2, padding: 'same' },
+  { x: [5, 11, 7, 13], k: [3, 3], cout: 64, stride: 2, padding: 'same' },
+  { x: [1, 7, 11, 4], k: [2, 4], cout: 4, stride: 1, padding: 'same' },
+  { x: [5, 8, 8, 16], k: [3, 3], cout: 32, stride: 1, padding: 'same' },
+  { x: [1, 7, 11, 3], k: [7, 5], cout: 5, stride: 1, padding: 'valid' },
+];
+
+async function checkAgainstReference(d: Device, c: Case, seed: number, tol = 2e-5): Promise<void> {
+  const g = geom(c);
+  const r = rng(seed);
+  const x = randn(size(c.x), r);
+  const w = randn(size(wShape(c)), r, 1 / Math.sqrt(c.k[0] * c.k[1] * c.x[3]));
+  const b = randn(c.cout, r);
+  const gy = randn(g.batch * g.ho * g.wo * g.cout, r);
+  const out = await gpuConv(d, c, x, w, b, gy);
+  expectClose(out.y, conv2dRef(x, w, b, g), tol, 'forward');
+  expectClose(out.gx, conv2dBackwardInputRef(gy, w, g), tol, 'input gradient');
+  expectClose(out.gw, conv2dBackwardWeightRef(gy, x, g), tol, 'weight gradient');
+  expectClose(out.gb, biasGradRef(gy, g.cout), tol, 'bias gradient');
+}
+
+describe('conv2d shape matrix against the reference', () => {
+  MATRIX.forEach((c, i) => {
+    it(label(c), async () => checkAgainstReference(await device(), c, 100 + i));
+  });
+  it('the default network layer shape [32, 32, 32, 16] -> 16, wgrad split over 64 chunks', async () => {
+    await checkAgainstReference(await device(), { x: [32, 32, 32, 16], k: [3, 3], cout: 16, stride: 1, padding: 'same' }, 99);
+  });
+  it('small tiles without subgroups: channel chunks, several column blocks and workgroups, plain tile reads', async () => {
+    const saved = CONV_TILES.software;
+    CONV_TILES.software = {
+      forward: { wg: 8, tm: 1, tn: 4, bk: 8, subgroups: false },
+      dgrad: { wg: 8, tm: 3, tn: 8, bk: 12, subgroups: false },
+      wgrad: { wg: 16, tm: 2, tn: 4, bk: 8, subgroups: false, minChunk: 16, maxSplits: 5 },
+    };
+    try {
+      const d = await device();
+      for (const c of [MATRIX[2], MATRIX[4], MATRIX[6], MATRIX[8], MATRIX[11]]) await checkAgainstReference(d, c, 21);
+    } finally {
+      CONV_TILES.software = saved;
+    }
+  });
+  it('with Dawn robustness off, every kernel still reads only what it should', async () => {
+    const d = await Device.create({ disableRobustness: true });
+    try {
+      for (const c of [MATRIX[2], MATRIX[12]]) await checkAgainstReference(d, c, 7);
+    } finally {
+      d.destroy();
+    }
+  });
+});
+
+describe('conv2d against tfjs (cpu backend)', () => {
+  // tfjs computes in f32 too: agreement within 1e-4 relative to the output's largest magnitude.
+  const PEERS: Case[] = [
+    { x: [2, 8, 7, 3], k: [3, 4], cout: 5, stride: [2, 1], padding: 'same' },
+    { x: [1, 9, 10, 4], k: [4, 4], cout: 8, stride: 2, padding: 'same' },
+    { x: [3, 7, 11, 13], k: [5, 5], cout: 6, stride: 2, padding: 'valid' },
+    { x: [2, 6, 5, 1], k: [3, 3], cout: 4, stride: 1, padding: [1, 2, 0, 2] },
+  ];
+  for (const c of PEERS) {
+    it(label(c), async () => {
+      await tf.setBackend('cpu');
+      const d = await device();
+      const g = geom(c);
+      const r = rng(11);
+      const x = randn(size(c.x), r);
+      const w = randn(size(wShape(c)), r);
+      const b = new Float64Array(c.cout);
+      const gy = randn(g.batch * g.ho * g.wo * g.cout, r);
+      const ours = await gpuConv(d, c, x, w, b, gy);
+      // tfjs takes explicit padding as [[0, 0], [top, bottom], [left, right], [0, 0]].
+      const [pt, pb, pl, pr] = typeof c.padding === 'string' ? [0, 0, 0, 0] : (c.padding as number[]);
+      const pad = typeof c.padding === 'string' ? c.padding : [[0, 0], [pt, pb], [pl, pr], [0, 0]];
+      const stride = typeof c.stride === 'number' ? [c.stride, c.stride] : c.stride;
+      const [ty, tgx, tgw] = tf.tidy(() => {
+        const xt = tf.tensor4d(Float32Array.from(x), c.x as [number, number, number, number]);
+        const wt = tf.tensor4d(Float32Array.from(w), wShape(c) as [number, number, number, number]);
+        const gyt = tf.tensor4d(Float32Array.from(gy), [g.batch, g.ho, g.wo, g.cout]);
+        const f = (a: tf.Tensor4D, k: tf.Tensor4D) => tf.conv2d(a, k, stride as [number, number], pad as 'same');
+        const [gx, gw] = tf.grads((a: tf.Tensor, k: tf.Tensor) => tf.sum(tf.mul(f(a as tf.Tensor4D, k as tf.Tensor4D), gyt)))([xt, wt]);
+        return [f(xt, wt), gx, gw];
+      });
+      expect(ty.shape).toEqual([g.batch, g.ho, g.wo, g.cout]);
+      expectClose(ours.y, await ty.data(), 1e-4, 'forward vs tfjs');
+      expectClose(ours.gx, await tgx.data(), 1e-4, 'input gradient vs tfjs');
+      expectClose(ours.gw, await tgw.data(), 1e-4, 'weight gradient vs tfjs');
+      tf.dispose([ty, tgx, tgw]);
+    });
+  }
+});
+
+describe('conv2dPair', () => {
+  // Sources with their own channel counts (and kernel sizes) that reach the same output.
+  const PAIRS: { x1: number[]; k1: number; x2: number[]; k2: number; cout: number; stride: number; padding: RefPadding }[] = [
+    { x1: [2, 7, 11, 3], k1: 3, x2: [2, 7, 11, 16], k2: 3, cout: 16, stride: 1, padding: 'same' },
+    { x1: [1, 8, 8, 4], k1: 3, x2: [1, 8, 8, 8], k2: 1, cout: 12, stride: 1, padding: 'same' },
+    { x1: [3, 9, 7, 1], k1: 5, x2: [3, 9, 7, 13], k2: 3, cout: 5, stride: 2, padding: 'same' },
+  ];
+  for (const c of PAIRS) {
+    it(`x1 [${c.x1}] k${c.k1} + x2 [${c.x2}] k${c.k2} -> ${c.cout}: one dispatch, equal to the sum of two convs`, async () => {
+      const d = await device();
+      const w1s = [c.k1, c.k1, c.x1[3], c.cout];
+      const w2s = [c.k2, c.k2, c.x2[3], c.cout];
+      const g1 = refGeometry(c.x1, w1s, c.stride, c.padding);
+      const g2 = refGeometry(c.x2, w2s, c.stride, c.padding);
+      const r = rng(5);
+      const [x1, w1, x2, w2, b] = [c.x1, w1s, c.x2, w2s, [c.cout]].map((s) => randn(size(s), r));
+      const gy = randn(g1.batch * g1.ho * g1.wo * g1.cout, r);
+      const out = tidy(d, () => {
+        const ts = [[x1, c.x1], [w1, w1s], [x2, c.x2], [w2, w2s], [b, [c.cout]]].map(([v, s]) =>
+          Tensor.from(d, v as Float64Array, s as number[]).requireGrad());
+        const before = d.stats.dispatches;
+        const y = conv2dPair(ts[0], ts[1], ts[2], ts[3], ts[4], { stride: c.stride, padding: c.padding });
+        const dispatches = d.stats.dispatches - before;
+        backward(y, Tensor.from(d, gy, y.shape));
+        return { y, grads: ts.map((t) => t.grad!), dispatches };
+      });
+      expect(out.dispatches).toBe(1);
+      expectClose(await out.y.readF32(), addInto(conv2dRef(x1, w1, b, g1), conv2dRef(x2, w2, null, g2)), 2e-5, 'forward');
+      const expected = [
+        conv2dBackwardInputRef(gy, w1, g1),
+        conv2dBackwardWeightRef(gy, x1, g1),
+        conv2dBackwardInputRef(gy, w2, g2),
+        conv2dBackwardWeightRef(gy, x2, g2),
+        biasGradRef(gy, c.cout),
+      ];
+      for (let k = 0; k < 5; k++) {
+        expectClose(await out.grads[k].readF32(), expected[k], 2e-5, ['dx1', 'dw1', 'dx2', 'dw2', 'dbias'][k]);
+      }
+      out.y.dispose();
+      out.grads.forEach((t) => t.dispose());
+    });
+  }
+  it('matches finite differences on a small pair, and conv2d + conv2d + bias on the GPU', async () => {
+    const d = await device();
+    const x1s = [2, 4, 5, 2], w1s = [3, 3, 2, 3], x2s = [2, 4, 5, 3], w2s = [3, 3, 3, 3];
+    const g1 = refGeometry(x1s, w1s, 1, 'same');
+    const g2 = refGeometry(x2s, w2s, 1, 'same');
+    await checkOp(d, {
+      shapes: [x1s, w1s, x2s, w2s, [3]],
+      gpu: ([x1, w1, x2, w2, b]) => conv2dPair(x1, w1, x2, w2, b, { padding: 'same' }),
+      cpu: ([x1, w1, x2, w2, b]) => addInto(conv2dRef(x1, w1, b, g1), conv2dRef(x2, w2, null, g2)),
+    });
+    const r = rng(3);
+    const vals = [x1s, w1s, x2s, w2s, [3]].map((s) => randn(size(s), r));
+    const out = tidy(d, () => {
+      const [x1, w1, x2, w2, b] = vals.map((v, k) => Tensor.from(d, v, [x1s, w1s, x2s, w2s, [3]][k]));
+      return {
+        pair: conv2dPair(x1, w1, x2, w2, b, { padding: 'same' }),
+        first: conv2d(x1, w1, b, { padding: 'same' }),
+        second: conv2d(x2, w2, undefined, { padding: 'same' }),
+      };
+    });
+    const first = await out.first.readF32();
+    const second = await out.second.readF32();
+    expectClose(await out.pair.readF32(), first.map((v, i) => v + second[i]), 1e-5, 'pair vs two convs');
+    Object.values(out).forEach((t) => t.dispose());
+  });
+  it('the exported backward helpers give the same gradients as autograd', async () => {
+    const d = await device();
+    const c: Case = { x: [2, 7, 5, 4], k: [3, 3], cout: 8, stride: 2, padding: 'same' };
+    const g = geom(c);
+    const r = rng(9);
+    const x = randn(size(c.x), r), w = randn(size(wShape(c)), r), gy = randn(g.batch * g.ho * g.wo * g.cout, r);
+    const geo = convGeometry('conv2d', c.x, wShape(c), opts(c));
+    const [gx, gw] = tidy(d, () => {
+      const gyt = Tensor.from(d, gy, [g.batch, g.ho, g.wo, g.cout]);
+      return [conv2dBackwardInput(gyt, Tensor.from(d, w, wShape(c)), geo), conv2dBackwardWeight(gyt, Tensor.from(d, x, c.x), geo)];
+    });
+    expectClose(await gx.readF32(), conv2dBackwardInputRef(gy, w, g), 2e-5, 'dx');
+    expectClose(await gw.readF32(), conv2dBackwardWeightRef(gy, x, g), 2e-5, 'dw');
+    gx.dispose(), gw.dispose();
+  });
+});
+
+describe('bad input throws one clear error before any dispatch', () => {
+  const BAD: [string, (d: Device) => unknown, RegExp][] = [
+    ['mismatched channels', (d) => conv2d(T(d, [1, 5, 5, 3]), T(d, [3, 3, 4, 2]), undefined), /conv2d.*\[1, 5, 5, 3\].*\[3, 3, 4, 2\].*3 channels.*expects 4/],
+    ['kernel larger than the padded input', (d) => conv2d(T(d, [1, 4, 5, 1]), T(d, [5, 3, 1, 2]), undefined, { padding: 'valid' }), /conv2d.*\[1, 4, 5, 1\].*5x3 kernel is larger than the padded 4x5 input/],
+    ['stride 0', (d) => conv2d(T(d, [1, 5, 5, 1]), T(d, [3, 3, 1, 2]), undefined, { stride: 0 }), /conv2d.*\[1, 5, 5, 1\].*stride 0/],
+    ['non-integer stride', (d) => conv2d(T(d, [1, 5, 5, 1]), T(d, [3, 3, 1, 2]), undefined, { stride: [1, 1.5] }), /conv2d.*stride \[1,1\.5\]/],
+    ['negative padding', (d) => conv2d(T(d, [1, 5, 5, 1]), T(d, [3, 3, 1, 2]), undefined, { padding: -1 }), /conv2d.*padding -1/],
+    ['padding of the wrong length', (d) => conv2d(T(d, [1, 5, 5, 1]), T(d, [3, 3, 1, 2]), undefined, { padding: [1, 1] as unknown as number }), /conv2d.*padding \[1,1\]/],
+    ['a 3-D input', (d) => conv2d(T(d, [5, 5, 1]), T(d, [3, 3, 1, 2]), undefined), /conv2d: input \[5, 5, 1\].*4-D/],
+    ['a 2-D weight', (d) => conv2d(T(d, [1, 5, 5, 1]), T(d, [9, 2]), undefined), /conv2d: input \[1, 5, 5, 1\], weight \[9, 2\].*4-D/],
+    ['a bias of the wrong size', (d) => conv2d(T(d, [1, 5, 5, 1]), T(d, [3, 3, 1, 2]), T(d, [3])), /conv2d: bias \[3\] must be \[2\]/],
+    ['pair sources with different outputs', (d) => conv2dPair(T(d, [1, 5, 5, 1]), T(d, [3, 3, 1, 2]), T(d, [1, 6, 5, 2]), T(d, [3, 3, 2, 2]), undefined, { padding: 'same' }), /conv2dPair: the sources give different outputs.*\[1, 6, 5, 2\]/],
+    ['pair with mismatched channels in source 2', (d) => conv2dPair(T(d, [1, 5, 5, 1]), T(d, [3, 3, 1, 2]), T(d, [1, 5, 5, 2]), T(d, [3, 3, 3, 2]), undefined), /conv2dPair \(source 2\).*2 channels.*expects 3/],
+    ['a backward gradient of the wrong shape', (d) => conv2dBackwardInput(T(d, [1, 4, 4, 2]), T(d, [3, 3, 1, 2]), convGeometry('conv2d', [1, 5, 5, 1], [3, 3, 1, 2], { padding: 'same' })), /conv2dBackwardInput: gradient \[1, 4, 4, 2\].*expected \[1, 5, 5, 2\]/],
+    ['a backward input of the wrong shape', (d) => conv2dBackwardWeight(T(d, [1, 5, 5, 2]), T(d, [1, 5, 5, 3]), convGeometry('conv2d', [1, 5, 5, 1], [3, 3, 1, 2], { padding: 'same' })), /conv2dBackwardWeight: .*input \[1, 5, 5, 3\]/],
+  ];
+  function T(d: Device, shape: number[]): Tensor {
+    return Tensor.empty(d, shape);
+  }
+  for (const [what, call, message] of BAD) {
+    it(what, async () => {
+      const d = await device();
+      tidy(d, () => {
+        const before = d.stats.dispatches;
+        expect(() => call(d)).toThrow(message);
+        expect(d.stats.dispatches).toBe(before);
+      });
+    });
+  }
+});
