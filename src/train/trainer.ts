@@ -18,7 +18,8 @@ import { writeFileAtomic } from '../io/safetensors.js';
 import { BLNet } from '../model/bl-net.js';
 import { loadCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
 import { forwardMacs, type NetConfig, type PresetName } from '../model/presets.js';
-import { trainStep } from './step.js';
+import { type StepResult, trainStep } from './step.js';
+import { capture, type CapturedGraph } from '../engine/capture.js';
 
 /** Images in NHWC (C = net.inChannels), values in [0, 1], one integer class per image. */
 export interface ImageSet {
@@ -201,6 +202,7 @@ export async function train(device: Device, s: TrainSettings, data: TrainData, o
   const imgs = new Float32Array(s.batch * pixels);
   const labels = new Int32Array(s.batch);
   const t0 = performance.now();
+  let step: { graph: CapturedGraph; out: StepResult } | null = null;
   let trainSeconds = 0;
   let imagesSeen = 0;
   const lastEpoch = opts.stopAfterEpochs !== undefined ? Math.min(s.epochs, startEpoch + opts.stopAfterEpochs) : s.epochs;
@@ -221,11 +223,15 @@ export async function train(device: Device, s: TrainSettings, data: TrainData, o
         gather(data.train, idx, pixels, imgs, labels);
         x.write(imgs);
         y.write(labels);
-        const r = tidy(device, () => trainStep(net, opt, x, y, { steps: s.steps, bptt: s.bptt, recompute: s.recompute }));
-        const loss = await r.loss.item();
-        const pred = argmaxRows(await r.lastLogits.readF32(), data.classes);
-        r.loss.dispose();
-        r.lastLogits.dispose();
+        // The step's shapes never change: record its dispatches once, then replay them for every batch.
+        if (!step) {
+          const captured = capture(device, () => tidy(device, () => trainStep(net, opt, x, y, { steps: s.steps, bptt: s.bptt, recompute: s.recompute })));
+          step = { graph: captured.graph, out: captured.result };
+        } else {
+          step.graph.replay();
+        }
+        const loss = await step.out.loss.item();
+        const pred = argmaxRows(await step.out.lastLogits.readF32(), data.classes);
         if (!Number.isFinite(loss)) {
           bar?.stop();
           throw new NonFiniteLossError(
@@ -282,6 +288,11 @@ export async function train(device: Device, s: TrainSettings, data: TrainData, o
     writeFileAtomic(join(s.out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
     return summary;
   } finally {
+    if (step) {
+      step.graph.dispose();
+      step.out.loss.dispose();
+      step.out.lastLogits.dispose();
+    }
     x.dispose();
     y.dispose();
     opt.dispose();
