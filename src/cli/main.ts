@@ -3,6 +3,8 @@
 import { Command } from 'commander';
 import { register as info } from './info.js';
 import { register as train } from './train.js';
+import { register as stimuli } from './stimuli.js';
+import { register as bench } from './bench.js';
 
 const program = new Command()
   .name('unroll')
@@ -12,6 +14,8 @@ const program = new Command()
 
 info(program);
 train(program);
+stimuli(program);
+bench(program);
 
 program.parseAsync(process.argv).catch((e: Error) => {
   console.error(`unroll: ${e.message}`);

@@ -63,3 +63,12 @@ export function stream(seed: number, ...path: (string | number)[]): Rng {
   r.int = (n) => Math.floor(next() * n);
   return r;
 }
+
+/** In-place Fisher-Yates shuffle driven by `rng`. */
+export function shuffle<T>(rng: Rng, a: T[]): T[] {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}

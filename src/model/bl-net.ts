@@ -6,7 +6,7 @@
  * Conv weights are HWIO on the GPU; checkpoints store PyTorch's OIHW (checkpoint.ts).
  */
 import type { Device } from '../engine/device.js';
-import { Random } from '../engine/random.js';
+import { stream } from '../data/random.js';
 import { noGrad } from '../engine/tape.js';
 import { Tensor } from '../engine/tensor.js';
 import { add, scale } from '../kernels/elementwise.js';
@@ -64,7 +64,7 @@ export class BLNet {
   static init(device: Device, cfg: NetConfig, seed: number, maxSteps = 8): BLNet {
     validateConfig(cfg);
     const net = new BLNet(device, cfg, maxSteps);
-    const rng = new Random(seed);
+    const rng = stream(seed, 'init');
     const k = cfg.kernel;
     const glorot = (shape: number[], fanIn: number, fanOut: number) => {
       const lim = Math.sqrt(6 / (fanIn + fanOut));

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Device } from '../engine/device.js';
 import { Adam, type Optimizer, SGD } from '../engine/optimizers.js';
-import { Random } from '../engine/random.js';
+import { shuffle, stream } from '../data/random.js';
 import { tidy } from '../engine/tape.js';
 import { Tensor } from '../engine/tensor.js';
 import { writeFileAtomic } from '../io/safetensors.js';
@@ -83,9 +83,9 @@ export interface Summary {
 
 export class NonFiniteLossError extends Error {}
 
-/** Means of the current normalisation: per-batch standardisation is left to the network's norm layers. */
+/** The batches of one epoch: a seeded shuffle, dropping the last partial batch (the step's shapes are static). */
 function batchOrder(count: number, batch: number, seed: number, epoch: number): number[][] {
-  const order = new Random(seed * 1000003 + epoch).shuffle([...Array(count).keys()]);
+  const order = shuffle(stream(seed, 'shuffle', epoch), [...Array(count).keys()]);
   const out: number[][] = [];
   for (let i = 0; i + batch <= count; i += batch) out.push(order.slice(i, i + batch));
   return out;

@@ -1,0 +1,407 @@
+/**
+ * `unroll bench`: the same work done by unroll and by the libraries a JavaScript user would pick
+ * instead, in one process on one machine, after checking that they compute the same thing.
+ *
+ * Peers run one after another (each destroys its device before the next starts, so none competes for
+ * the cores): unroll first, then tfjs-cpu, tfjs-wasm, tfjs-webgpu, gpu.js. For every case each peer
+ *   1. builds it at the check batch and returns its outputs (and gradients); the first peer to do so is
+ *      the case's reference (unroll where it runs), later peers are compared with it;
+ *   2. times one call there, and picks the batch to time: the full batch unless one call would exceed
+ *      the per-call target (slow peers then run a smaller power-of-two batch, reported as such);
+ *   3. runs warm-up calls, then up to `runs` timed calls within the per-measurement budget.
+ * The adapter's roofline (FMA peak, copy bandwidth) is measured first on unroll's device.
+ */
+import { type CellPass, INFERENCE_STEPS, type NetConfig, cellCases, cellFlops, convCases, convFlops, forwardFlopsPerImage, layerShapes, riseFlopsPerImage, trainFlopsPerImage, validateConfig } from './config.js';
+import { RISE_TARGET, blWeights, cellData, convData, images, labels, riseMasks } from './data.js';
+import { compare, describeAgreement } from './agree.js';
+import { type KernelProfile, type Report, type Row, SUITES, type SuiteName, machine, printProfile, printTable, printWork } from './report.js';
+import { type Roofline, measureRoofline } from './roofline.js';
+import { fitBatch, measure, type Timing } from './timing.js';
+import type { DawnFlags } from './peers/dawn.js';
+import { type Built, PEER_NAMES, type Peer, type PeerName, type Runner, Unavailable } from './peers/types.js';
+import type { DeviceOptions } from '../src/engine/device.js';
+
+export interface BenchOptions {
+  cfg: NetConfig;
+  /** Name of the preset the config came from, for the report. */
+  preset?: string;
+  suites: SuiteName[];
+  peers: PeerName[];
+  /** Also measure and report the adapter's roofline. */
+  roofline: boolean;
+  runs: number;
+  warmup: number;
+  /** Timed runs stop once their total would pass this (at least 3 run). */
+  budgetMs: number;
+  /** A peer whose call at the full batch would take longer is timed at a smaller batch. */
+  callTargetMs: number;
+  /** Batch of the agreement check. */
+  checkBatch: number;
+  /** A case whose agreement-check call takes longer is reported from that one call, not timed. */
+  giveUpMs: number;
+  /** Cases not started by then are skipped (the whole run's wall-clock limit). */
+  timeLimitMs: number;
+  profile: boolean;
+  device: DeviceOptions & DawnFlags;
+  log?: (s: string) => void;
+}
+
+type Metric = 'ms_per_call' | 'images_per_second' | 'masked_forwards_per_second';
+
+interface BenchCase {
+  suite: SuiteName;
+  name: string;
+  fullBatch: number;
+  metric: Metric;
+  /** FLOPs of one call at batch b. */
+  flops(b: number): number;
+  work: { flops: number; per: string };
+  build(peer: Peer, b: number): Promise<Built>;
+}
+
+/** Generated inputs, kept while they are small, so every peer gets the very same arrays. */
+class DataCache {
+  private m = new Map<string, unknown>();
+  private bytes = 0;
+  get<T extends object>(key: string, make: () => T): T {
+    let v = this.m.get(key) as T | undefined;
+    if (!v) {
+      v = make();
+      const size = Object.values(v).reduce((a: number, x) => a + ((x as ArrayBufferView)?.byteLength ?? 0), 0);
+      if (this.bytes + size > 512 << 20) this.m.clear(), (this.bytes = 0);
+      this.m.set(key, v);
+      this.bytes += size;
+    }
+    return v;
+  }
+}
+
+export function benchCases(cfg: NetConfig, suites: SuiteName[]): BenchCase[] {
+  const cache = new DataCache();
+  const weights = blWeights(cfg);
+  const cases: BenchCase[] = [];
+  const T = cfg.steps;
+  const train = (b: number) => ({ weights, images: cache.get(`images.${b}`, () => images(cfg, b)) as Float32Array, labels: cache.get(`labels.${b}`, () => labels(cfg, b)) as Int32Array });
+  if (suites.includes('conv')) {
+    for (const c of convCases(cfg)) {
+      for (const op of c.ops) {
+        const per = convFlops(1, c.res, c.inC, c.outC);
+        cases.push({
+          suite: 'conv', name: `${c.name} ${op}`, fullBatch: cfg.batch, metric: 'ms_per_call',
+          flops: (b) => b * per, work: { flops: cfg.batch * per, per: `call (batch ${cfg.batch})` },
+          build: (peer, b) => peer.conv(c, op, b, cache.get(`conv.${c.name}.${b}`, () => convData(c.res, c.inC, c.outC, b))),
+        });
+      }
+    }
+  }
+  if (suites.includes('cell')) {
+    for (const c of cellCases(cfg)) {
+      for (const pass of ['forward', 'forward+backward'] as CellPass[]) {
+        cases.push({
+          suite: 'cell', name: `${c.name} ${pass}`, fullBatch: cfg.batch, metric: 'ms_per_call',
+          flops: (b) => cellFlops(b, c.layer, pass), work: { flops: cellFlops(cfg.batch, c.layer, pass), per: `call (batch ${cfg.batch})` },
+          build: (peer, b) => peer.cell(c, pass, b, cache.get(`cell.${c.name}.${b}`, () => cellData(c.layer, b))),
+        });
+      }
+    }
+  }
+  if (suites.includes('train-step')) {
+    const per = trainFlopsPerImage(cfg, T);
+    cases.push({
+      suite: 'train-step', name: `batch ${cfg.batch}, T=${T}, Adam`, fullBatch: cfg.batch, metric: 'images_per_second',
+      flops: (b) => b * per, work: { flops: per, per: 'image' },
+      build: (peer, b) => peer.trainStep(cfg, b, train(b)),
+    });
+  }
+  if (suites.includes('inference')) {
+    for (const t of INFERENCE_STEPS) {
+      const per = forwardFlopsPerImage(cfg, t);
+      cases.push({
+        suite: 'inference', name: `T=${t}`, fullBatch: cfg.batch, metric: 'images_per_second',
+        flops: (b) => b * per, work: { flops: per, per: 'image' },
+        build: (peer, b) => peer.inference(cfg, t, b, train(b)),
+      });
+    }
+  }
+  if (suites.includes('rise')) {
+    const per = riseFlopsPerImage(cfg, T);
+    cases.push({
+      suite: 'rise', name: `T=${T}, ${cfg.batch} masks per call`, fullBatch: cfg.batch, metric: 'masked_forwards_per_second',
+      flops: (b) => b * per, work: { flops: per, per: 'masked image' },
+      build: (peer, b) => peer.rise(cfg, b, {
+        weights, image: cache.get('rise.image', () => images(cfg, 1)),
+        masks: cache.get(`rise.masks.${b}`, () => riseMasks(cfg, b)), target: RISE_TARGET,
+      }),
+    });
+  }
+  return cases;
+}
+
+/** Relative shares of the run's time limit: the CPU and tfjs-webgpu peers are the slow ones here. */
+const TIME_WEIGHT: Record<PeerName, number> = { unroll: 2, 'tfjs-cpu': 3, 'tfjs-wasm': 1, 'tfjs-webgpu': 3, 'gpu.js': 1 };
+
+/** Suites run in this order within a peer (the headline figures first, in case its time share runs out); rows print in SUITES order. */
+const RUN_ORDER: SuiteName[] = ['train-step', 'inference', 'rise', 'cell', 'conv'];
+
+const UNIT: Record<Metric, string> = { ms_per_call: 'ms', images_per_second: 'images/s', masked_forwards_per_second: 'masked forwards/s' };
+
+async function openPeer(name: PeerName, opts: BenchOptions): Promise<Peer | Unavailable> {
+  try {
+    switch (name) {
+      case 'unroll': {
+        const { openUnroll } = await import('./peers/unroll.js');
+        return await openUnroll({ ...opts.device, preciseTimestamps: opts.profile || opts.device.preciseTimestamps });
+      }
+      case 'tfjs-cpu':
+      case 'tfjs-wasm':
+      case 'tfjs-webgpu': {
+        const { openTfjs } = await import('./peers/tfjs.js');
+        return await openTfjs(name.slice(5) as 'cpu' | 'wasm' | 'webgpu', opts.device);
+      }
+      case 'gpu.js': {
+        const { openGpujs } = await import('./peers/gpujs.js');
+        return await openGpujs(opts.device);
+      }
+    }
+  } catch (e) {
+    return new Unavailable(`does not start: ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
+/** Order peers so unroll (the reference where it runs) comes first, then tfjs-cpu (the reference otherwise). */
+export function peerOrder(peers: PeerName[]): PeerName[] {
+  const order: PeerName[] = ['unroll', 'tfjs-cpu', 'tfjs-wasm', 'tfjs-webgpu', 'gpu.js'];
+  return order.filter((p) => peers.includes(p));
+}
+
+export async function runBench(opts: BenchOptions): Promise<Report> {
+  const log = opts.log ?? ((s: string) => console.error(s));
+  const t0 = performance.now();
+  const deadline = t0 + opts.timeLimitMs;
+  validateConfig(opts.cfg);
+  const cfg = opts.cfg;
+  const report: Report = {
+    date: new Date().toISOString(),
+    machine: machine(),
+    adapter: null,
+    versions: {},
+    config: { preset: opts.preset ?? null, ...cfg, layers: layerShapes(cfg) },
+    settings: {
+      runs: opts.runs, warmup: opts.warmup, budgetSeconds: opts.budgetMs / 1e3, callTargetMs: opts.callTargetMs,
+      checkBatch: opts.checkBatch, giveUpSeconds: opts.giveUpMs / 1e3, timeLimitMinutes: opts.timeLimitMs / 60e3, suites: opts.suites, peers: opts.peers, profile: opts.profile,
+    },
+    roofline: null,
+    peers: {},
+    work: [],
+    rows: [],
+    profiles: [],
+    notes: [],
+  };
+  const cases = benchCases(cfg, opts.suites);
+  for (const c of cases) report.work.push({ suite: c.suite, case: c.name, ...c.work });
+  const refs = new Map<string, { peer: PeerName; outputs: Record<string, Float32Array> }>();
+  const key = (c: BenchCase) => `${c.suite}\u0000${c.name}`;
+  const push = (r: Row) => report.rows.push(r);
+  let roofline: Roofline | null = null;
+
+  const order = peerOrder(opts.peers);
+  for (const [i, name] of order.entries()) {
+    // Each peer may use its share of the time left (weighted by how slow it tends to be), so a slow peer
+    // cannot starve the ones after it; time a peer leaves unused goes to the peers after it.
+    const weightLeft = order.slice(i).reduce((a, p) => a + TIME_WEIGHT[p], 0);
+    const peerDeadline = performance.now() + ((deadline - performance.now()) * TIME_WEIGHT[name]) / weightLeft;
+    log(`[bench] ${name}: starting`);
+    const peer = await openPeer(name, opts);
+    if (peer instanceof Unavailable) {
+      report.peers[name] = `unavailable: ${peer.reason}`;
+      for (const c of cases) push({ suite: c.suite, case: c.name, peer: name, metric: c.metric, value: null, unit: UNIT[c.metric], status: 'unavailable', note: peer.reason });
+      continue;
+    }
+    report.peers[name] = peer.description;
+    if (name === 'tfjs-webgpu') report.adapter ??= { description: peer.description };
+    Object.assign(report.versions, peer.versions);
+    try {
+      if (name === 'unroll') {
+        const device = (peer as unknown as { device: import('../src/engine/device.js').Device }).device;
+        report.adapter = { ...device.info, limits: undefined };
+        if (opts.roofline) {
+          log('[bench] roofline: FMA peak and copy bandwidth');
+          roofline = await measureRoofline(device);
+        }
+      }
+      for (const c of [...cases].sort((a, b) => RUN_ORDER.indexOf(a.suite) - RUN_ORDER.indexOf(b.suite))) {
+        if (performance.now() > peerDeadline) {
+          push({ suite: c.suite, case: c.name, peer: name, metric: c.metric, value: null, unit: UNIT[c.metric], status: 'skipped', note: 'this peer\'s share of the time limit (--time-limit) was used up' });
+          continue;
+        }
+        await runCase(peer, c);
+      }
+    } finally {
+      await peer.dispose().catch((e: Error) => log(`[bench] ${name}: dispose failed: ${e.message}`));
+    }
+  }
+
+  // The roofline needs a device: measure it on a fresh one if unroll was not among the peers.
+  if (opts.roofline && !roofline) {
+    try {
+      const { Device } = await import('../src/engine/device.js');
+      const device = await Device.create(opts.device);
+      try {
+        report.adapter ??= { ...device.info, limits: undefined };
+        roofline = await measureRoofline(device);
+      } finally {
+        device.destroy();
+      }
+    } catch (e) {
+      report.notes.push(`roofline not measured: ${(e as Error).message}`);
+    }
+  }
+  if (roofline) {
+    report.roofline = roofline;
+    push({ suite: 'roofline', case: 'fma_peak', peer: 'roofline', metric: 'gflop_per_second', value: roofline.fmaGflops, unit: 'GFLOP/s' });
+    push({ suite: 'roofline', case: 'copy', peer: 'roofline', metric: 'gb_per_second', value: roofline.copyGBps, unit: 'GB/s' });
+    deriveRoofline(report, cases, roofline);
+  }
+  deriveRatios(report);
+  report.elapsedSeconds = Math.round((performance.now() - t0) / 100) / 10;
+  return report;
+
+  async function runCase(peer: Peer, c: BenchCase): Promise<void> {
+    const base = { suite: c.suite, case: c.name, peer: peer.name };
+    const fail = (status: Row['status'], note: string): void => void push({ ...base, metric: c.metric, value: null, unit: UNIT[c.metric], status, note });
+    const cb = Math.min(opts.checkBatch, c.fullBatch);
+    let runner: Runner | null = null;
+    let agreeNote: string | undefined;
+    let disagrees = false;
+    try {
+      const built = await c.build(peer, cb);
+      if (built instanceof Unavailable) return fail('unavailable', built.reason);
+      runner = built;
+      // 1. Agreement (its duration is the first, unwarmed, estimate of a call).
+      const tc = performance.now();
+      const outputs = await runner.outputs();
+      const checkMs = performance.now() - tc;
+      const ref = refs.get(key(c));
+      if (!ref) {
+        refs.set(key(c), { peer: peer.name, outputs });
+        agreeNote = 'reference for the agreement check';
+      } else {
+        const a = compare(outputs, ref.outputs);
+        disagrees = !a.ok;
+        push({ ...base, metric: 'check_max_rel_error', value: a.worst?.error ?? null, unit: 'relative', reference: ref.peer, status: a.ok ? 'ok' : 'disagrees', note: describeAgreement(a) });
+        if (disagrees) log(`[bench] ${peer.name} ${c.suite} ${c.name}: DISAGREES with ${ref.peer}: ${describeAgreement(a)}`);
+      }
+      if (checkMs > opts.giveUpMs) {
+        // The check's call includes compilation; unless it took far longer than the limit, one more call
+        // says whether the peer is really this slow.
+        let ms = checkMs;
+        let what = 'the agreement check\'s call, unwarmed';
+        if (checkMs < 2 * opts.giveUpMs) {
+          const t1 = performance.now();
+          await runner.run();
+          ms = performance.now() - t1;
+          what = 'one call after the check\'s';
+        }
+        if (ms > opts.giveUpMs) {
+          const t: Timing = { medianMs: ms, minMs: ms, maxMs: ms, q1Ms: ms, q3Ms: ms, n: 1, warmup: 1 };
+          record(peer, c, cb, t, disagrees, [agreeNote, `too slow to time (over ${opts.giveUpMs / 1e3} s per call): ${what}, ${(ms / 1e3).toFixed(1)} s`]);
+          log(`[bench] ${peer.name} ${c.suite} ${c.name}: too slow to time (${(ms / 1e3).toFixed(1)} s per call at batch ${cb})`);
+          return;
+        }
+      }
+      // 2. Batch to time at.
+      let batch = c.fullBatch;
+      let warmed = 0;
+      if (cb < c.fullBatch) {
+        const probe = await measure(() => runner!.run(), { warmup: 1, runs: 1, budgetMs: 0, minRuns: 1 });
+        const perItem = probe.medianMs / cb;
+        if (perItem * c.fullBatch > opts.callTargetMs) batch = Math.max(cb, fitBatch(perItem, opts.callTargetMs, c.fullBatch));
+        else batch = c.fullBatch;
+        warmed = 2;
+        if (batch !== cb) {
+          warmed = 0;
+          await runner.dispose();
+          runner = null;
+          const b2 = await c.build(peer, batch);
+          if (b2 instanceof Unavailable) return fail('unavailable', b2.reason);
+          runner = b2;
+        }
+      }
+      // 3. Timing.
+      const t = await measure(() => runner!.run(), { warmup: Math.max(warmed ? 0 : 1, opts.warmup - warmed), runs: opts.runs, budgetMs: opts.budgetMs });
+      record(peer, c, batch, t, disagrees, [agreeNote]);
+      log(`[bench] ${peer.name} ${c.suite} ${c.name}: ${t.medianMs.toFixed(2)} ms/call at batch ${batch} (n=${t.n})`);
+      if (opts.profile && peer.profile) {
+        const calls = 1;
+        const kt = await peer.profile(runner, calls);
+        if (kt instanceof Unavailable) report.notes.push(`profile ${c.suite} ${c.name}: ${kt.reason}`);
+        else {
+          const gpuMs = [...kt.kernels.values()].reduce((a, k) => a + k.ms, 0) / calls;
+          const callMs = kt.wallMs / calls;
+          const p: KernelProfile = {
+            suite: c.suite, case: c.name, batch, callMs, timedMs: t.medianMs, gpuMs,
+            kernels: [...kt.kernels.entries()].sort((a, b) => b[1].ms - a[1].ms).map(([kernel, k]) => ({
+              kernel, msPerCall: k.ms / calls, callsPerCall: k.calls / calls, percentOfGpu: (100 * k.ms) / calls / Math.max(gpuMs, 1e-9), percentOfCall: (100 * k.ms) / calls / callMs,
+            })),
+          };
+          report.profiles.push(p);
+          log(`[bench] profiled ${peer.name} ${c.suite} ${c.name}: GPU ${gpuMs.toFixed(1)} ms of ${callMs.toFixed(1)} ms`);
+        }
+      }
+    } catch (e) {
+      const msg = (e as Error).message.split('\n')[0];
+      log(`[bench] ${peer.name} ${c.suite} ${c.name}: error: ${msg}`);
+      fail('error', msg);
+    } finally {
+      if (runner) await Promise.resolve(runner.dispose()).catch(() => undefined);
+    }
+  }
+
+  function record(peer: Peer, c: BenchCase, batch: number, t: Timing, disagrees: boolean, extra: (string | undefined)[]): void {
+    const scaled = batch !== c.fullBatch;
+    const notes = [...extra, scaled ? `measured at batch ${batch} of ${c.fullBatch}${c.metric === 'ms_per_call' ? ', time scaled to the full batch' : ''}` : undefined, disagrees ? 'disagrees with the reference: not a valid comparison' : undefined].filter(Boolean);
+    const value = c.metric === 'ms_per_call' ? t.medianMs * (c.fullBatch / batch) : batch / (t.medianMs / 1e3);
+    const status = disagrees ? 'disagrees' : 'ok';
+    const common = { suite: c.suite, case: c.name, peer: peer.name, batch, n: t.n, status } as const;
+    push({ ...common, metric: c.metric, value, unit: UNIT[c.metric], spread: (t.q3Ms - t.q1Ms) / 2 / t.medianMs, medianMs: t.medianMs, minMs: t.minMs, maxMs: t.maxMs, note: notes.join('; ') || undefined });
+    push({ ...common, metric: 'gflop_per_second', value: c.flops(batch) / (t.medianMs / 1e3) / 1e9, unit: 'GFLOP/s' });
+  }
+}
+
+/** The adapter's bound for every case (compute roofline: FLOPs / FMA peak), and each peer's fraction of it. */
+function deriveRoofline(report: Report, cases: BenchCase[], r: Roofline): void {
+  for (const c of cases) {
+    const fullFlops = c.flops(c.fullBatch);
+    const ms = (fullFlops / (r.fmaGflops * 1e9)) * 1e3;
+    const value = c.metric === 'ms_per_call' ? ms : c.fullBatch / (ms / 1e3);
+    report.rows.push({ suite: c.suite, case: c.name, peer: 'roofline', metric: c.metric, value, unit: UNIT[c.metric], batch: c.fullBatch, note: 'compute bound: work / FMA peak' });
+    for (const row of report.rows.filter((x) => x.suite === c.suite && x.case === c.name && x.metric === 'gflop_per_second' && x.value !== null)) {
+      report.rows.push({ suite: c.suite, case: c.name, peer: row.peer, metric: 'roofline_fraction', value: row.value! / r.fmaGflops, unit: 'fraction', status: row.status });
+    }
+  }
+}
+
+/** unroll's speed over each peer's, per case (GFLOP/s ratio, so batch differences cancel). */
+function deriveRatios(report: Report): void {
+  const gf = report.rows.filter((x) => x.metric === 'gflop_per_second' && x.value !== null && x.suite !== 'roofline');
+  for (const u of gf.filter((x) => x.peer === 'unroll')) {
+    for (const p of gf.filter((x) => x.suite === u.suite && x.case === u.case && x.peer !== 'unroll')) {
+      report.rows.push({
+        suite: u.suite as SuiteName, case: u.case, peer: p.peer, metric: 'unroll_speedup', value: u.value! / p.value!, unit: 'x',
+        status: p.status, note: p.status === 'disagrees' ? 'the peer disagrees with the reference: not a valid comparison' : undefined,
+      });
+    }
+  }
+}
+
+export const DEFAULTS = {
+  runs: 10,
+  warmup: 2,
+  budgetMs: 2000,
+  callTargetMs: 2000,
+  checkBatch: 2,
+  giveUpMs: 15000,
+  timeLimitMs: 13 * 60 * 1000,
+};
+
+export { PEER_NAMES, SUITES, printTable, printProfile, printWork };

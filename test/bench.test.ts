@@ -1,0 +1,76 @@
+/**
+ * The bench harness (bench/): work counts from the shapes, the agreement check, timing statistics, and
+ * one end-to-end run at tiny shapes in which every peer's outputs and gradients must agree with the
+ * reference (unroll, whose BL net and kernels are thereby checked against tfjs and gpu.js too).
+ */
+import { describe, expect, it } from 'vitest';
+import { PRESETS, type NetConfig, convCases, forwardFlopsPerImage, trainFlopsPerImage } from '../bench/config.js';
+import { compare, relativeError } from '../bench/agree.js';
+import { fitBatch, summarise } from '../bench/timing.js';
+import { runBench } from '../bench/main.js';
+import { PEER_NAMES } from '../bench/peers/types.js';
+
+describe('bench work counts', () => {
+  it('counts the small network by hand', () => {
+    const c = PRESETS.small;
+    // Bottom-up convs per step: 2 * 9 * sum(H*W*Cin*Cout) = 18 * 1,064,960; lateral: 18 * 6 * 262,144; readout 2 * 64 * 50.
+    const bu = 18 * 1_064_960, lat = 18 * 6 * 262_144, readout = 2 * 64 * 50;
+    expect(forwardFlopsPerImage(c, 1)).toBe(bu + readout);
+    expect(forwardFlopsPerImage(c, 8)).toBe(8 * bu + 7 * lat + 8 * readout);
+    // Backward: dgrad + wgrad of every conv, except dgrad of layer 1's bottom-up conv (18 * 16,384 per step); readout twice.
+    const convs = 8 * bu + 7 * lat;
+    expect(trainFlopsPerImage(c, 8)).toBe(forwardFlopsPerImage(c, 8) + 2 * convs - 8 * 18 * 16_384 + 2 * 8 * readout);
+  });
+
+  it('lists each distinct conv shape once, without the dgrad of the image', () => {
+    const cases = convCases(PRESETS.small);
+    expect(cases.map((c) => `${c.res}:${c.inC}:${c.outC}`)).toEqual(['32:1:16', '32:16:16', '16:16:32', '16:32:32', '8:32:64', '8:64:64']);
+    expect(cases[0].ops).toEqual(['forward', 'wgrad']);
+    expect(cases[1].ops).toEqual(['forward', 'dgrad', 'wgrad']);
+  });
+});
+
+describe('bench agreement and timing', () => {
+  it('measures error relative to the reference scale', () => {
+    expect(relativeError(Float32Array.of(1, 2.01), Float32Array.of(1, 2))).toBeCloseTo(0.005, 6);
+    expect(relativeError(Float32Array.of(NaN), Float32Array.of(1))).toBe(Infinity);
+    const ok = compare({ y: Float32Array.of(1, 2) }, { y: Float32Array.of(1, 2.0001) });
+    expect(ok.ok).toBe(true);
+    const bad = compare({ y: Float32Array.of(1, 3), 'grad.w': Float32Array.of(1) }, { y: Float32Array.of(1, 2), 'grad.w': Float32Array.of(1), z: Float32Array.of(0) });
+    expect(bad.ok).toBe(false);
+    expect(bad.worst?.key).toBe('y');
+    expect(bad.problems).toEqual(['z: missing']);
+  });
+
+  it('summarises runs by median and quartiles, and fits a batch to a time target', () => {
+    const t = summarise([5, 1, 4, 2, 3], 1);
+    expect([t.medianMs, t.minMs, t.maxMs, t.q1Ms, t.q3Ms, t.n]).toEqual([3, 1, 5, 2, 4, 5]);
+    expect(fitBatch(10, 100, 32)).toBe(8);
+    expect(fitBatch(1, 100, 32)).toBe(32);
+    expect(fitBatch(1000, 100, 32)).toBe(1);
+  });
+});
+
+describe('bench end to end at tiny shapes', () => {
+  const tiny: NetConfig = { size: 8, widths: [4, 4, 8, 8, 8, 8], poolBefore: [2, 4], classes: 5, batch: 2, steps: 2 };
+
+  it('runs every peer; every peer that runs agrees with the reference', async () => {
+    const report = await runBench({
+      cfg: tiny, suites: ['conv', 'cell', 'train-step', 'inference', 'rise'], peers: [...PEER_NAMES], roofline: false,
+      runs: 1, warmup: 1, budgetMs: 0, callTargetMs: 1e6, checkBatch: 2, giveUpMs: 60_000, timeLimitMs: 600_000,
+      profile: false, device: {}, log: () => undefined,
+    });
+    const checks = report.rows.filter((r) => r.metric === 'check_max_rel_error');
+    const bad = checks.filter((r) => r.status !== 'ok').map((r) => `${r.peer} ${r.suite} ${r.case}: ${r.note}`);
+    expect(bad).toEqual([]);
+    const errors = report.rows.filter((r) => r.status === 'error').map((r) => `${r.peer} ${r.suite} ${r.case}: ${r.note}`);
+    expect(errors).toEqual([]);
+    // unroll is the reference wherever it runs; the others are compared with it.
+    expect(checks.every((r) => r.reference === 'unroll')).toBe(true);
+    const trained = report.rows.filter((r) => r.suite === 'train-step' && r.metric === 'images_per_second' && r.value !== null).map((r) => r.peer);
+    expect(trained).toEqual(expect.arrayContaining(['unroll', 'tfjs-cpu', 'tfjs-webgpu']));
+    const wasmTrain = report.rows.find((r) => r.suite === 'train-step' && r.peer === 'tfjs-wasm');
+    expect(wasmTrain?.status).toBe('unavailable');
+    expect(checks.filter((r) => r.peer === 'gpu.js' && r.suite === 'conv').length).toBe(convCases(tiny).reduce((a, c) => a + c.ops.length, 0));
+  }, 600_000);
+});
