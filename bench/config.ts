@@ -7,6 +7,8 @@
  * (a few percent of the time at these shapes), so GFLOP/s here is "useful conv+matmul FLOPs per second".
  */
 
+import { PRESETS as MODEL_PRESETS } from '../src/model/presets.js';
+
 export interface NetConfig {
   /** Input height = width (grayscale, NHWC [B, size, size, 1]). */
   size: number;
@@ -22,10 +24,20 @@ export interface NetConfig {
   channels?: number;
 }
 
-/** The bench's presets. src/model/presets.ts will own these; pass its objects to runBench instead. */
+function fromModel(name: 'small' | 'paper'): NetConfig {
+  const p = MODEL_PRESETS[name];
+  return { size: p.net.size, widths: [...p.net.widths], poolBefore: [...p.net.poolBefore], classes: p.identities, batch: p.batch, steps: 8 };
+}
+
+/**
+ * The bench's shapes: `small` and `paper` are the training presets of src/model/presets.ts (T = 8);
+ * `facts` is the wider small-image network (16-16-32-32-64-64, 50 classes) that ../shared/FACTS.md's
+ * hand-measured peer figures refer to.
+ */
 export const PRESETS: Record<string, NetConfig> = {
-  small: { size: 32, widths: [16, 16, 32, 32, 64, 64], poolBefore: [2, 4], classes: 50, batch: 32, steps: 8 },
-  paper: { size: 128, widths: [32, 32, 64, 64, 128, 128], poolBefore: [2, 4], classes: 50, batch: 32, steps: 8 },
+  small: fromModel('small'),
+  paper: fromModel('paper'),
+  facts: { size: 32, widths: [16, 16, 32, 32, 64, 64], poolBefore: [2, 4], classes: 50, batch: 32, steps: 8 },
 };
 
 export const LN_EPS = 1e-5;

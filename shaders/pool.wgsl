@@ -104,6 +104,66 @@ fn covering(i: u32, k: u32, s: u32, pad: u32, n_out: u32) -> vec2i {
   gx[i] = s;
 }
 
+// ---- max pool on vec4s (C % 4 == 0): a thread per 4 adjacent channels of one pixel, the same scan and
+// gather as max_forward / max_backward per component. A quarter of the threads, loads and index
+// arithmetic (storage accesses are per-lane loads on llvmpipe).
+override C4: u32 = C / 4u;
+
+@group(0) @binding(1) var<storage, read_write> y4: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> argmax4: array<vec4i>;
+@group(0) @binding(3) var<storage, read> x4: array<vec4f>;
+
+fn unflatten4(i: u32, rows: u32, cols: u32) -> vec4u {
+  let ch = i % C4;
+  let pix = i / C4;
+  return vec4u(pix / (rows * cols), (pix / cols) % rows, pix % cols, ch);
+}
+
+@compute @workgroup_size(WG_X) fn max_forward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= p.total) { return; }
+  let o = unflatten4(i, OH, OW);
+  let y0 = i32(o.y * SH) - i32(PH);
+  let x0 = i32(o.z * SW) - i32(PW);
+  var best = vec4f(0.0);
+  var arg = vec4i(-1);
+  for (var ky = 0; ky < i32(KH); ky++) {
+    let iy = y0 + ky;
+    if (iy < 0 || iy >= i32(H)) { continue; }
+    for (var kx = 0; kx < i32(KW); kx++) {
+      let ix = x0 + kx;
+      if (ix < 0 || ix >= i32(W)) { continue; }
+      let v = x4[((o.x * H + u32(iy)) * W + u32(ix)) * C4 + o.w];
+      let take = (arg < vec4i(0)) | (v > best) | (v != v);
+      best = select(best, v, take);
+      arg = select(arg, vec4i(iy * i32(W) + ix), take);
+    }
+  }
+  y4[i] = best;
+  argmax4[i] = arg;
+}
+
+@group(0) @binding(1) var<storage, read_write> gx4: array<vec4f>;
+@group(0) @binding(2) var<storage, read> gy4: array<vec4f>;
+@group(0) @binding(3) var<storage, read> argmax_in4: array<vec4i>;
+
+@compute @workgroup_size(WG_X) fn max_backward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= p.total) { return; }
+  let e = unflatten4(i, H, W);
+  let me = vec4i(i32(e.y * W + e.z));
+  let ry = covering(e.y, KH, SH, PH, OH);
+  let rx = covering(e.z, KW, SW, PW, OW);
+  var s = vec4f(0.0);
+  for (var oy = ry.x; oy <= ry.y; oy++) {
+    for (var ox = rx.x; ox <= rx.y; ox++) {
+      let o = ((e.x * OH + u32(oy)) * OW + u32(ox)) * C4 + e.w;
+      s += select(vec4f(0.0), gy4[o], argmax_in4[o] == me);
+    }
+  }
+  gx4[i] = s;
+}
+
 // How many elements output (oy, ox) averages: PyTorch clips the window to the padded image when
 // count_include_pad is on, and to the image itself when it is off.
 fn divisor(oy: u32, ox: u32) -> f32 {

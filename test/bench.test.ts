@@ -11,8 +11,8 @@ import { runBench } from '../bench/main.js';
 import { PEER_NAMES } from '../bench/peers/types.js';
 
 describe('bench work counts', () => {
-  it('counts the small network by hand', () => {
-    const c = PRESETS.small;
+  it('counts the FACTS.md network (16-16-32-32-64-64) by hand', () => {
+    const c = PRESETS.facts;
     // Bottom-up convs per step: 2 * 9 * sum(H*W*Cin*Cout) = 18 * 1,064,960; lateral: 18 * 6 * 262,144; readout 2 * 64 * 50.
     const bu = 18 * 1_064_960, lat = 18 * 6 * 262_144, readout = 2 * 64 * 50;
     expect(forwardFlopsPerImage(c, 1)).toBe(bu + readout);
@@ -23,7 +23,7 @@ describe('bench work counts', () => {
   });
 
   it('lists each distinct conv shape once, without the dgrad of the image', () => {
-    const cases = convCases(PRESETS.small);
+    const cases = convCases(PRESETS.facts);
     expect(cases.map((c) => `${c.res}:${c.inC}:${c.outC}`)).toEqual(['32:1:16', '32:16:16', '16:16:32', '16:32:32', '8:32:64', '8:64:64']);
     expect(cases[0].ops).toEqual(['forward', 'wgrad']);
     expect(cases[1].ops).toEqual(['forward', 'dgrad', 'wgrad']);

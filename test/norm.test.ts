@@ -12,7 +12,9 @@ const device = useDevice();
 
 type Shape = [number, number, number, number];
 // [2, 3, 4, 37]: channels span three 16-channel blocks of the per-channel reductions, the last one partly.
-const shapes: Shape[] = [[1, 7, 11, 3], [3, 5, 7, 13], [3, 4, 4, 1], [1, 1, 1, 1], [2, 3, 4, 37]];
+// C % 4 == 0 takes layer norm's vec4 kernels: [2, 3, 5, 4] the fused backward (one channel quad), [1, 3, 2, 12]
+// the unfused one (3 quads do not divide the workgroup's rows).
+const shapes: Shape[] = [[1, 7, 11, 3], [3, 5, 7, 13], [3, 4, 4, 1], [1, 1, 1, 1], [2, 3, 4, 37], [2, 3, 5, 4], [1, 3, 2, 12]];
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 const normShape = (s: Shape) => ({ n: s[0], hw: s[1] * s[2], c: s[3] });
 
@@ -44,26 +46,37 @@ describe('layerNorm (GroupNorm(1, C))', () => {
     });
   });
 
-  for (const relu of [false, true]) {
-    it(`a 16k-element sample [2, 32, 32, 16]: plain forward / backward against the analytic reference${relu ? ' (ReLU)' : ''}`, async () => {
+  // Plain forward / backward against the analytic reference. [2, 32, 32, 16]: 16k-element samples (vec4 kernels,
+  // fused backward); [3, 5, 7, 12] and [2, 3, 3, 128]: vec4 with the unfused backward (3 and 32 channel quads);
+  // [2, 4, 3, 64]: 16 quads, fused; [2, 9, 7, 5]: scalar kernels. Each also with dL/dx or the affine gradients alone.
+  const cases: [Shape, boolean][] = [[[2, 32, 32, 16], false], [[2, 32, 32, 16], true], [[3, 5, 7, 12], true], [[2, 3, 3, 128], true], [[2, 4, 3, 64], true], [[2, 9, 7, 5], true]];
+  for (const [shape, relu] of cases) {
+    it(`${shape}: plain forward / backward against the analytic reference${relu ? ' (ReLU)' : ''}`, async () => {
       const d = await device();
-      const shape: Shape = [2, 32, 32, 16];
+      const c = shape[3];
       const s = normShape(shape);
       const r = rng(8);
       const [x, gy] = [randn(size(shape), r, 2).map((v) => v + 1), randn(size(shape), r)];
-      const [gamma, beta] = [randn(16, r), randn(16, r)];
+      const [gamma, beta] = [randn(c, r), randn(c, r)];
       const ref = layerNormRef(x, s, gamma, beta, 1e-5, relu);
       const refBack = layerNormBackwardRef(gy, x, s, gamma, beta, 1e-5, relu);
-      const ts = [x, gamma, beta, gy].map((v, k) => Tensor.from(d, v, k === 0 || k === 3 ? shape : [16]));
+      const ts = [x, gamma, beta, gy].map((v, k) => Tensor.from(d, v, k === 0 || k === 3 ? shape : [c]));
       const fwd = layerNormForward(ts[0], ts[1], ts[2], 1e-5, { relu });
-      const back = layerNormBackward(ts[3], ts[0], fwd.mean, fwd.rstd, ts[1], { reluOutput: relu ? fwd.y : undefined });
+      const reluOutput = relu ? fwd.y : undefined;
+      const back = layerNormBackward(ts[3], ts[0], fwd.mean, fwd.rstd, ts[1], { reluOutput });
+      const onlyX = layerNormBackward(ts[3], ts[0], fwd.mean, fwd.rstd, ts[1], { reluOutput, needAffine: false });
+      const onlyAffine = layerNormBackward(ts[3], ts[0], fwd.mean, fwd.rstd, ts[1], { reluOutput, needInput: false });
+      expect(onlyX.ggamma).toBeNull();
+      expect(onlyAffine.gx).toBeNull();
       expectClose(await fwd.y.readF32(), ref.y, 1e-5, 'y');
       expectClose(await fwd.mean.readF32(), ref.mean, 1e-5, 'mean');
       expectClose(await fwd.rstd.readF32(), ref.rstd, 1e-5, 'rstd');
-      expectClose(await back.gx!.readF32(), refBack.gx, 1e-4, 'gx');
-      expectClose(await back.ggamma!.readF32(), refBack.ggamma, 1e-4, 'ggamma');
-      expectClose(await back.gbeta!.readF32(), refBack.gbeta, 1e-4, 'gbeta');
-      for (const t of [...ts, fwd.y, fwd.mean, fwd.rstd, back.gx!, back.ggamma!, back.gbeta!]) t.dispose();
+      for (const [name, b] of [['', back], [' (dL/dx only)', onlyX], [' (affine only)', onlyAffine]] as const) {
+        if (b.gx) expectClose(await b.gx.readF32(), refBack.gx, 1e-4, `gx${name}`);
+        if (b.ggamma) expectClose(await b.ggamma.readF32(), refBack.ggamma, 1e-4, `ggamma${name}`);
+        if (b.gbeta) expectClose(await b.gbeta.readF32(), refBack.gbeta, 1e-4, `gbeta${name}`);
+      }
+      for (const t of [...ts, fwd.y, fwd.mean, fwd.rstd, back.gx!, back.ggamma!, back.gbeta!, onlyX.gx!, onlyAffine.ggamma!, onlyAffine.gbeta!]) t.dispose();
     });
   }
 

@@ -1,17 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { add, mul, relu, scale, sub } from '../src/kernels/elementwise.js';
+import { accumulate, add, mul, relu, scale, sub } from '../src/kernels/elementwise.js';
 import { matmul, linear } from '../src/kernels/matmul.js';
 import { mean, sum, sumRows } from '../src/kernels/reduce.js';
 import { reshape } from '../src/kernels/reshape.js';
 import { softmaxCrossEntropy, softmaxCrossEntropyRows } from '../src/kernels/cross-entropy.js';
 import { Tensor } from '../src/engine/tensor.js';
-import { checkOp, useDevice } from './helpers.js';
+import { checkOp, expectClose, randn, rng, useDevice } from './helpers.js';
 import { addRef, matmulRef, mulRef, softmaxCrossEntropyRef } from './reference/ops.js';
 
 const device = useDevice();
 
 describe('elementwise', () => {
-  for (const shape of [[1], [7], [3, 5, 13], [257]]) {
+  // [4] and [3, 5, 12]: sizes divisible by 4 take the vec4 kernels.
+  for (const shape of [[1], [7], [3, 5, 13], [257], [4], [3, 5, 12]]) {
     const c = shape[shape.length - 1];
     it(`add / sub / mul [${shape}]`, async () => {
       const d = await device();
@@ -31,6 +32,21 @@ describe('elementwise', () => {
     await checkOp(d, { shapes: [[65, 3]], gpu: ([a]) => scale(a, -2.5), cpu: ([a]) => a.map((v) => -2.5 * v) });
     await checkOp(d, { shapes: [[65, 3]], gpu: ([a]) => relu(a), cpu: ([a]) => a.map((v) => Math.max(v, 0)) });
   });
+  it('scale [65, 4] (vec4)', async () => {
+    await checkOp(await device(), { shapes: [[65, 4]], gpu: ([a]) => scale(a, -2.5), cpu: ([a]) => a.map((v) => -2.5 * v) });
+  });
+  for (const n of [1, 7, 4, 1028]) {
+    it(`accumulate in place, ${n} elements`, async () => {
+      const d = await device();
+      const r = rng(n);
+      const [y0, x] = [randn(n, r), randn(n, r)];
+      const y = Tensor.from(d, y0, [n]);
+      const xt = Tensor.from(d, x, [n]);
+      accumulate(y, xt, -0.5);
+      expectClose(await y.readF32(), y0.map((v, i) => v - 0.5 * x[i]), 1e-6, 'y');
+      y.dispose(), xt.dispose();
+    });
+  }
   it('a grid wider than 65535 workgroups folds into y', async () => {
     const d = await device();
     const n = 65535 * 256 + 777;
@@ -74,7 +90,8 @@ describe('reductions and reshape', () => {
       await checkOp(d, { shapes: [shape], gpu: ([a]) => mean(a), cpu: ([a]) => Float64Array.of(total(a) / a.length) });
     });
   }
-  for (const [r, c] of [[1, 1], [65, 7], [4100, 3], [3, 257]]) {
+  // C % 4 == 0 takes the vec4 kernel; [600, 8] and [257, 4] need two passes of 256-row chunks.
+  for (const [r, c] of [[1, 1], [65, 7], [4100, 3], [3, 257], [1, 4], [5, 12], [600, 8], [257, 4]]) {
     it(`sumRows [${r}, ${c}]`, async () => {
       await checkOp(await device(), {
         shapes: [[r, c]],

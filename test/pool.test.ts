@@ -17,6 +17,9 @@ const cases: Case[] = [
   { shape: [1, 7, 11, 3], kernel: [2, 2], stride: [1, 1], padding: [1, 1] },
   { shape: [3, 6, 7, 13], kernel: [2, 3], stride: [1, 2], padding: [1, 0] },
   { shape: [1, 1, 1, 1], kernel: [1, 1], stride: [1, 1], padding: [0, 0] },
+  // C % 4 == 0: max pool's vec4 kernels.
+  { shape: [2, 7, 6, 4], kernel: [2, 2], stride: [2, 2], padding: [0, 0] },
+  { shape: [1, 5, 7, 8], kernel: [3, 3], stride: [1, 2], padding: [1, 1] },
 ];
 
 const geom = (c: Case): PoolRefGeometry => ({
@@ -52,11 +55,11 @@ describe('maxPool2d', () => {
     });
   }
 
-  it('ties go to the first maximum in scan order; padding is -inf', async () => {
+  for (const channels of [3, 4]) it(`ties go to the first maximum in scan order; padding is -inf (${channels} channels)`, async () => {
     const d = await device();
-    const c: Case = { shape: [2, 5, 7, 3], kernel: [3, 3], stride: [1, 2], padding: [1, 1] };
+    const c: Case = { shape: [2, 5, 7, channels], kernel: [3, 3], stride: [1, 2], padding: [1, 1] };
     // Constant negative planes: every window ties, and a zero padding would win if padding were not -inf.
-    const x = Float64Array.from({ length: size(c.shape) }, (_, i) => -1 - (i % 3));
+    const x = Float64Array.from({ length: size(c.shape) }, (_, i) => -1 - (i % channels));
     const t = Tensor.from(d, x, c.shape);
     const { y, argmax, geometry } = maxPool2dForward(t, opts(c));
     const ref = maxPool2dRef(x, geom(c));

@@ -5,6 +5,7 @@ import { register as info } from './info.js';
 import { register as train } from './train.js';
 import { register as stimuli } from './stimuli.js';
 import { register as bench } from './bench.js';
+import { register as analyze } from './analyze.js';
 
 const program = new Command()
   .name('unroll')
@@ -15,6 +16,7 @@ const program = new Command()
 info(program);
 train(program);
 stimuli(program);
+analyze(program);
 bench(program);
 
 program.parseAsync(process.argv).catch((e: Error) => {

@@ -2,7 +2,7 @@
  * Elementwise ops: add, sub, mul (same shape, or a [C] operand broadcast over the last, channel, axis),
  * scale, relu; and the in-place helpers fill and accumulate that autograd and optimisers use.
  */
-import { params, type Device } from '../engine/device.js';
+import { params, type Binding, type Device } from '../engine/device.js';
 import type { Kernel } from '../engine/shaders.js';
 import { record } from '../engine/tape.js';
 import { Tensor } from '../engine/tensor.js';
@@ -10,6 +10,12 @@ import { sumRows } from './reduce.js';
 
 const k = (entry: string): Kernel => ({ shader: 'elementwise', entry, workgroup: [256] });
 const P = (n: number, c = 1, alpha = 1, beta = 1) => params().u(n, c).f(alpha, beta);
+
+/** Runs `entry` over n elements: its vec4 form `entry`4 where n % 4 == 0 (a thread per 4 elements), else scalar. */
+function runFlat(device: Device, entry: string, n: number, bindings: Binding[]): void {
+  if (n % 4 === 0) device.run(k(`${entry}4`), bindings, [n / 4]);
+  else device.run(k(entry), bindings, [n]);
+}
 
 function sameShape(op: string, a: Tensor, b: Tensor): boolean {
   if (a.device !== b.device) throw new Error(`${op}: tensors live on different devices`);
@@ -25,7 +31,7 @@ function axpby(op: string, a: Tensor, b: Tensor, beta: number): Tensor {
   const same = sameShape(op, a, b);
   const y = Tensor.empty(a.device, a.shape);
   const c = a.shape[a.shape.length - 1] ?? 1;
-  if (same) a.device.run(k('axpby'), [P(a.size, c, 1, beta), y, a, b], [a.size]);
+  if (same) runFlat(a.device, 'axpby', a.size, [P(a.size, c, 1, beta), y, a, b]);
   else a.device.run(k('add_channel'), [P(a.size, c, 1, beta), y, a, b], [a.size]);
   return record(op, [a, b], y, (gy) => [
     copy(gy),
@@ -53,7 +59,7 @@ export function mul(a: Tensor, b: Tensor): Tensor {
 
 export function scale(a: Tensor, alpha: number): Tensor {
   const y = Tensor.empty(a.device, a.shape);
-  a.device.run(k('axpby'), [P(a.size, 1, alpha, 0), y, a, a], [a.size]);
+  runFlat(a.device, 'axpby', a.size, [P(a.size, 1, alpha, 0), y, a, a]);
   return record('scale', [a], y, (gy) => [scale(gy, alpha)]);
 }
 
@@ -89,7 +95,7 @@ export function fillInPlace(y: Tensor, value: number): Tensor {
 /** y += alpha * x, in place (not recorded on the tape). */
 export function accumulate(y: Tensor, x: Tensor, alpha = 1): void {
   if (y.size !== x.size) throw new Error(`accumulate: ${y.describe()} += ${x.describe()}`);
-  y.device.run(k('accumulate'), [P(y.size, 1, alpha), y, x], [y.size]);
+  runFlat(y.device, 'accumulate', y.size, [P(y.size, 1, alpha), y, x]);
 }
 
 export function scaleInPlace(y: Tensor, alpha: number): Tensor {

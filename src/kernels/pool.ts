@@ -92,7 +92,8 @@ export function maxPool2dForward(x: Tensor, opts: PoolOptions): { y: Tensor; arg
   const g = poolGeometry('maxPool2d', x, opts);
   const y = Tensor.empty(x.device, outShape(g));
   const argmax = Tensor.empty(x.device, outShape(g), 'i32');
-  x.device.run(poolKernel('max_forward', g), [P(g, y.size), y, argmax, x], [y.size]);
+  const vec = g.c % 4 === 0 ? 4 : 1;
+  x.device.run(poolKernel(vec === 4 ? 'max_forward4' : 'max_forward', g), [P(g, y.size / vec), y, argmax, x], [y.size / vec]);
   return { y, argmax, geometry: g };
 }
 
@@ -102,7 +103,8 @@ export function maxPool2dBackward(gy: Tensor, argmax: Tensor, g: PoolGeometry): 
   checkGrad('maxPool2d backward', argmax, outShape(g), 'argmax');
   if (argmax.dtype !== 'i32') throw new Error(`maxPool2d backward: argmax must be i32, got ${argmax.dtype}`);
   const gx = Tensor.empty(gy.device, inShape(g));
-  gy.device.run(poolKernel('max_backward', g), [P(g, gx.size), gx, gy, argmax], [gx.size]);
+  const vec = g.c % 4 === 0 ? 4 : 1;
+  gy.device.run(poolKernel(vec === 4 ? 'max_backward4' : 'max_backward', g), [P(g, gx.size / vec), gx, gy, argmax], [gx.size / vec]);
   return gx;
 }
 

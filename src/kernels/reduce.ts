@@ -4,19 +4,24 @@ import type { Kernel } from '../engine/shaders.js';
 import { record } from '../engine/tape.js';
 import { Tensor } from '../engine/tensor.js';
 
-const SUM_ROWS: Kernel = { shader: 'reduce', entry: 'sum_rows', workgroup: [256] };
+const SUM_ROWS: Kernel = { shader: 'reduce', entry: 'sum_rows', workgroup: [64] };
+const SUM_ROWS4: Kernel = { shader: 'reduce', entry: 'sum_rows4', workgroup: [64] };
 const BROADCAST: Kernel = { shader: 'elementwise', entry: 'broadcast', workgroup: [256] };
-/** Rows each thread adds per pass: long enough to amortise the pass, short enough to keep f32 error small. */
-const CHUNK = 64;
+/**
+ * Rows each thread adds per pass: long enough to amortise the pass (tall bias gradients such as
+ * [32768, 8] take 2 passes, not 3), short enough to keep the f32 error of a sequential sum small.
+ */
+const CHUNK = 256;
 
 /** [R, C] -> [C], times `scale`. Passes of CHUNK rows keep the f32 summation tree shallow. */
 function columnSums(x: Tensor, rows: number, cols: number, scale: number): Tensor {
+  const vec = cols % 4 === 0 ? 4 : 1;
   let cur = x;
   let r = rows;
   do {
     const groups = Math.ceil(r / CHUNK);
     const out = Tensor.empty(x.device, groups === 1 ? [cols] : [groups, cols]);
-    x.device.run(SUM_ROWS, [params().u(r, cols, CHUNK).f(groups === 1 ? scale : 1), out, cur], [groups * cols]);
+    x.device.run(vec === 4 ? SUM_ROWS4 : SUM_ROWS, [params().u(r, cols, CHUNK).f(groups === 1 ? scale : 1), out, cur], [groups * cols / vec]);
     if (cur !== x) cur.dispose();
     cur = out;
     r = groups;
