@@ -176,21 +176,17 @@ if (process.argv.includes('--sweep')) {
   const variants: [string, string, Change][] = [
     ['forward', 'table', () => {}],
     ['forward', 'no subgroups', (t) => { t.forward.subgroups = false; }],
-    ['forward', 'tm2 tn16', (t) => { t.forward.tm = 2; }],
-    ['forward', 'tm4 tn8', (t) => { t.forward.tn = 8; }],
-    ['forward', 'tm2 tn32', (t) => { t.forward.tm = 2; t.forward.tn = 32; }],
-    ['forward', 'bk32', (t) => { t.forward.bk = 32; }],
+    ['forward', 'outputs 32', (t) => { t.forward.outputs = 32; }],
+    ['forward', 'outputs 128', (t) => { t.forward.outputs = 128; }],
+    ['forward', 'tn8', (t) => { t.forward.tn = 8; }],
     ['forward', 'wg32', (t) => { t.forward.wg = 32; }],
     ['dgrad', 'table', () => {}],
-    ['dgrad', 'no subgroups', (t) => { t.dgrad.subgroups = false; }],
-    ['dgrad', 'tm2 tn16', (t) => { t.dgrad.tm = 2; }],
-    ['dgrad', 'bk32', (t) => { t.dgrad.bk = 32; }],
+    ['dgrad', 'no subgroups', (t) => { t.forward.subgroups = false; }],
     ['wgrad', 'table', () => {}],
     ['wgrad', 'no subgroups', (t) => { t.wgrad.subgroups = false; }],
-    ['wgrad', 'tn8', (t) => { t.wgrad.tn = 8; }],
-    ['wgrad', 'wg32', (t) => { t.wgrad.wg = 32; }],
-    ['wgrad', 'bk128', (t) => { t.wgrad.bk = 128; }],
-    ['wgrad', 'minChunk 1024', (t) => { t.wgrad.minChunk = 1024; }],
+    ['wgrad', 'outputs 96', (t) => { t.wgrad.outputs = 96; }],
+    ['wgrad', 'minChunk 256', (t) => { t.wgrad.minChunk = 256; }],
+    ['wgrad', 'minChunk 4096', (t) => { t.wgrad.minChunk = 4096; }],
   ];
   const focus = [LAYERS[1], LAYERS[3], LAYERS[5]];
   const all: Row[] = [];

@@ -1,5 +1,6 @@
 {{ENABLE}}
-// conv2d input gradient (dgrad) as an implicit GEMM: dX[M, Cin] = A[M, K] B[K, Cin], M = input pixels,
+// conv2d input gradient (dgrad) of a strided conv (stride 1 runs on conv2d_forward.wgsl instead, see conv2d.ts),
+// as an implicit GEMM: dX[M, Cin] = A[M, K] B[K, Cin], M = input pixels,
 // K = taps x Cout, A[pixel, (tap, co)] = dY at the output pixel that tap connects the input pixel to (zero
 // where there is none), B[(tap, co), ci] = w[tap, ci, co] (the weight transposed per tap).
 //

@@ -2,38 +2,37 @@
 // conv2d forward as an implicit GEMM: Y[M, Cout] = A[M, K] B[K, Cout] (+ bias), M = N*Ho*Wo output pixels,
 // K = kh*kw*Cin. A is the im2col matrix, gathered from NHWC x on the fly (never materialised); B is the HWIO
 // weight, which already is [K, Cout] row-major. conv2dPair runs the K axis over two sources (x0, w0) then
-// (x1, w1) into the same accumulators; a plain conv2d leaves source 1 empty (taps = 0).
+// (x1, w1) into the same accumulators; a plain conv2d leaves source 1 empty (kh = 0). The input gradient of
+// a stride-1 conv is this kernel too, run on dY with the flipped, transposed weight (conv2d.ts).
 //
-// Work split: a workgroup owns BM = WG * TM pixels by TN = 4 * TN4 channels; a thread owns TM pixels
-// (strided by WG, so neighbouring lanes hold neighbouring pixels) by TN channels, in registers. Every
-// thread needs the same weight rows, so a weight tile [rows, TN] is staged in workgroup memory. K is walked
-// tap by tap, so the padding test of a pixel's receptive field is made once per tap and its channels are
-// read as consecutive vec4s (VEC = 4) when Cin % 4 == 0, as scalars otherwise. Each A element is used TN
-// times and each B element TM times: that ratio of FMAs to loads is what the tile table tunes.
-//
-// With subgroups (SG lines), each lane of a subgroup reads a different vec4 of the tile and the subgroup
-// shares them by broadcast, instead of every lane reading every value: on a CPU adapter, which emulates
-// a workgroup-memory read lane by lane, this cuts the tile reads by the subgroup size.
-// Every access is bounds-checked here (Dawn's robustness may be off).
+// Work split: a thread owns a run of TM consecutive output pixels of one output row (a "segment") by
+// TN = 4 * TN4 output channels, in registers; lanes hold neighbouring segments. The TM pixels of a segment
+// read overlapping input columns, so per kernel row and VEC channels the thread gathers the NX = (TM-1)*SW + KW
+// input columns once and reuses each for every kx (im2col would gather TM * KW). On a CPU adapter a gather
+// is emulated lane by lane and costs far more than an FMA, so this reuse is what makes small channel counts
+// fast. Weights are the same for every lane: with subgroups (SG lines) each lane loads one vec4 of the
+// weight rows straight from storage and the subgroup shares them by broadcast (no workgroup memory, no
+// barriers); without, every lane loads them all (a uniform address, cached on a GPU).
+// Kernel widths and SW are compile-time (they index register arrays); kh, sh, padding are runtime. Padding is signed so
+// that the dgrad form (padding kh - 1 - pt) may be negative. Every access is bounds-checked here.
 
 struct Src {
-  h: u32, w: u32, cin: u32, kw: u32,
-  sh: u32, sw: u32, pt: u32, pl: u32,
-  taps: u32,          // kh * kw; 0 when the source is absent
-  taps_per_tile: u32, // taps staged per weight tile (several when Cin is small)
-  ci_tile: u32,       // channels staged per weight tile (a multiple of VEC)
-  pad: u32,
+  h: u32, w: u32, cin: u32, kh: u32, // kh = 0 when the source is absent
+  sh: u32, pt: i32, pl: i32, pad: u32,
 }
-struct P { m: u32, cout: u32, ho: u32, wo: u32, s0: Src, s1: Src }
+struct P { segs: u32, cout: u32, ho: u32, wo: u32, segs_per_row: u32, pad0: u32, pad1: u32, pad2: u32, s0: Src, s1: Src }
 
 alias XT = {{X_TYPE}};
 alias WT = {{W_TYPE}}; // vec4f when Cout % 4 == 0: weight rows are then read as vec4s
 const VEC: u32 = {{VEC}}u;
 const TM: u32 = {{TM}}u;
 const TN4: u32 = {{TN4}}u;
-const BK: u32 = {{BK}}u; // rows (k) of the staged weight tile
+const KW0: u32 = {{KW0}}u; // kernel width of each source
+const KW1: u32 = {{KW1}}u;
+const SW: u32 = {{SW}}u;
 const WG: u32 = {{WG}}u;
-const NB: u32 = VEC * TN4; // tile vec4s one K step reads
+const NX: u32 = (TM - 1u) * SW + max(KW0, KW1); // input columns a segment reads per kernel row, at most
+const NB: u32 = VEC * TN4; // weight vec4s one (tap, VEC channels) step reads
 
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
@@ -45,8 +44,6 @@ const NB: u32 = VEC * TN4; // tile vec4s one K step reads
 
 override HAS_BIAS: bool = false;
 override WT_VEC: bool = false; // WT is vec4f
-
-var<workgroup> wt: array<vec4f, BK * TN4>;
 
 // `s` is a literal at both call sites, so these branches fold away after inlining.
 fn load_x(s: u32, i: u32) -> vec4f {
@@ -72,17 +69,23 @@ fn load_w(s: u32, k: u32, co: u32) -> vec4f {
   return v;
 }
 
+fn kernel_width(s: u32) -> u32 {
+  if (s == 0u) { return KW0; }
+  return KW1;
+}
+
 fn geometry(s: u32) -> Src {
   if (s == 0u) { return p.s0; }
   return p.s1;
 }
 
-// The NB tile vec4s from `start` on.
-fn read_tile(start: u32, lane: u32) -> array<vec4f, NB> {
+// Weight rows k .. k + VEC, columns n0 .. n0 + TN, as NB vec4s (b[cc * TN4 + j] = w[k + cc, n0 + 4j ..]).
+fn read_w(s: u32, k: u32, n0: u32, lane: u32) -> array<vec4f, NB> {
   var b: array<vec4f, NB>;
-{{NOSG}}  for (var q = 0u; q < NB; q++) { b[q] = wt[start + q]; }
+{{NOSG}}  for (var q = 0u; q < NB; q++) { b[q] = load_w(s, k + q / TN4, n0 + (q % TN4) * 4u); }
 {{SG}}  for (var h = 0u; h < NB; h += 8u) {
-{{SG}}    let mine = wt[start + min(h + lane, NB - 1u)];
+{{SG}}    let q = min(h + lane, NB - 1u);
+{{SG}}    let mine = load_w(s, k + q / TN4, n0 + (q % TN4) * 4u);
 {{SG}}    if (h + 0u < NB) { b[h + 0u] = subgroupBroadcast(mine, 0u); }
 {{SG}}    if (h + 1u < NB) { b[h + 1u] = subgroupBroadcast(mine, 1u); }
 {{SG}}    if (h + 2u < NB) { b[h + 2u] = subgroupBroadcast(mine, 2u); }
@@ -95,88 +98,69 @@ fn read_tile(start: u32, lane: u32) -> array<vec4f, NB> {
   return b;
 }
 
-// Adds source s's share of the K axis to acc.
-fn accumulate(s: u32, acc: ptr<function, array<vec4f, TM * TN4>>, lid: u32, lane: u32, m0: u32, n0: u32) {
+// Adds source s's share of the K axis to acc for the segment starting at output pixel (n, oh, ow0).
+fn accumulate(s: u32, acc: ptr<function, array<vec4f, TM * TN4>>, lane: u32, n: u32, oh: u32, ow0: u32, n0: u32) {
   let g = geometry(s);
-  if (g.taps == 0u) { return; }
-  // Receptive-field origin of each of this thread's pixels (rows past M are clamped; never stored).
-  var org_h: array<i32, TM>;
-  var org_w: array<i32, TM>;
-  var img: array<u32, TM>;
-  for (var i = 0u; i < TM; i++) {
-    let m = min(m0 + i * WG + lid, p.m - 1u);
-    let t = m / p.wo;
-    org_h[i] = i32((t % p.ho) * g.sh) - i32(g.pt);
-    org_w[i] = i32((m % p.wo) * g.sw) - i32(g.pl);
-    img[i] = (t / p.ho) * g.h;
-  }
-  // (ky, kx) of tap tap0, advanced by counting rather than dividing: integer division is slow on SIMD CPUs.
-  var ky = 0u;
-  var kx = 0u;
-  for (var tap0 = 0u; tap0 < g.taps; tap0 += g.taps_per_tile) {
-    let tn = min(g.taps_per_tile, g.taps - tap0);
-    var ty = ky;
-    var tx = kx;
-    for (var ci0 = 0u; ci0 < g.cin; ci0 += g.ci_tile) {
-      let cn = min(g.ci_tile, g.cin - ci0);
-      // Stage weight rows (taps tap0.., channels ci0..) x output channels n0..n0+TN, zero past Cout.
-      workgroupBarrier();
-      for (var t = 0u; t < tn; t++) {
-        for (var e = lid; e < cn * TN4; e += WG) {
-          wt[t * cn * TN4 + e] = load_w(s, (tap0 + t) * g.cin + ci0 + e / TN4, n0 + (e % TN4) * 4u);
-        }
+  let kw = kernel_width(s);
+  let nx = (TM - 1u) * SW + kw;
+  let cinv = g.cin / VEC;
+  let iy0 = i32(oh * g.sh) - g.pt;
+  let ix0 = i32(ow0 * SW) - g.pl;
+  for (var ky = 0u; ky < g.kh; ky++) {
+    let ih = iy0 + i32(ky);
+    let row_ok = u32(ih) < g.h; // negative wraps to a huge u32
+    let row = i32((n * g.h + u32(ih)) * g.w);
+    // Element index of each input column's first channel, and whether it lies inside the image.
+    var col: array<u32, NX>;
+    var ok: array<bool, NX>;
+    for (var jx = 0u; jx < nx; jx++) {
+      let iw = ix0 + i32(jx);
+      ok[jx] = row_ok && u32(iw) < g.w;
+      col[jx] = select(0u, u32(row + iw) * cinv, ok[jx]);
+    }
+    for (var c = 0u; c < cinv; c++) {
+      var xs: array<vec4f, NX>;
+      for (var jx = 0u; jx < nx; jx++) {
+        xs[jx] = select(vec4f(0.0), load_x(s, col[jx] + c), ok[jx]);
       }
-      workgroupBarrier();
-      ty = ky;
-      tx = kx;
-      for (var t = 0u; t < tn; t++) {
-        var row: array<u32, TM>;
-        var inside: array<bool, TM>;
+      for (var kx = 0u; kx < kw; kx++) {
+        let b = read_w(s, (ky * kw + kx) * g.cin + c * VEC, n0, lane);
         for (var i = 0u; i < TM; i++) {
-          let ih = org_h[i] + i32(ty);
-          let iw = org_w[i] + i32(tx);
-          inside[i] = u32(ih) < g.h && u32(iw) < g.w; // negative wraps to a huge u32
-          row[i] = select(0u, ((img[i] + u32(ih)) * g.w + u32(iw)) * (g.cin / VEC) + ci0 / VEC, inside[i]);
-        }
-        for (var c = 0u; c < cn; c += VEC) {
-          var a: array<vec4f, TM>;
-          for (var i = 0u; i < TM; i++) {
-            a[i] = select(vec4f(0.0), load_x(s, row[i] + c / VEC), inside[i]);
-          }
-          let b = read_tile((t * cn + c) * TN4, lane);
           for (var cc = 0u; cc < VEC; cc++) {
             for (var j = 0u; j < TN4; j++) {
-              for (var i = 0u; i < TM; i++) {
-                (*acc)[i * TN4 + j] = fma(vec4f(a[i][cc]), b[cc * TN4 + j], (*acc)[i * TN4 + j]);
-              }
+              (*acc)[i * TN4 + j] = fma(vec4f(xs[i * SW + kx][cc]), b[cc * TN4 + j], (*acc)[i * TN4 + j]);
             }
           }
         }
-        tx += 1u;
-        if (tx == g.kw) { tx = 0u; ty += 1u; }
       }
     }
-    ky = ty;
-    kx = tx;
   }
 }
 
 @compute @workgroup_size(WG) fn forward(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wg: vec3u{{SG_PARAM}}) {
-  let m0 = wg.x * WG * TM;
+  // Threads past the last segment compute a clamped copy (subgroup operations need every lane) and store nothing.
+  let seg_id = wg.x * WG + lid.x;
+  let seg = min(seg_id, p.segs - 1u);
+  let r = seg / p.segs_per_row;
+  let ow0 = (seg % p.segs_per_row) * TM;
+  let oh = r % p.ho;
+  let n = r / p.ho;
   let n0 = wg.y * TN4 * 4u;
   var acc: array<vec4f, TM * TN4>;
-  accumulate(0u, &acc, lid.x, {{LANE}}, m0, n0);
-  accumulate(1u, &acc, lid.x, {{LANE}}, m0, n0);
+  accumulate(0u, &acc, {{LANE}}, n, oh, ow0, n0);
+  accumulate(1u, &acc, {{LANE}}, n, oh, ow0, n0);
+  if (seg_id >= p.segs) { return; }
   for (var i = 0u; i < TM; i++) {
-    let m = m0 + i * WG + lid.x;
-    if (m >= p.m) { continue; }
+    let ow = ow0 + i;
+    if (ow >= p.wo) { continue; }
+    let out = (r * p.wo + ow) * p.cout;
     for (var j = 0u; j < TN4; j++) {
       for (var c = 0u; c < 4u; c++) {
         let co = n0 + j * 4u + c;
         if (co < p.cout) {
           var v = acc[i * TN4 + j][c];
           if (HAS_BIAS) { v += bias[co]; }
-          y[m * p.cout + co] = v;
+          y[out + co] = v;
         }
       }
     }

@@ -138,6 +138,8 @@ const MATRIX: Case[] = [
   { x: [1, 7, 11, 4], k: [2, 4], cout: 4, stride: 1, padding: 'same' },
   { x: [5, 8, 8, 16], k: [3, 3], cout: 32, stride: 1, padding: 'same' },
   { x: [1, 7, 11, 3], k: [7, 5], cout: 5, stride: 1, padding: 'valid' },
+  // Padding past kernel - 1: the stride-1 input gradient runs the forward kernel with negative padding.
+  { x: [2, 5, 6, 8], k: [2, 3], cout: 8, stride: 1, padding: [3, 0, 1, 4] },
 ];
 
 async function checkAgainstReference(d: Device, c: Case, seed: number, tol = 2e-5): Promise<void> {
@@ -164,9 +166,9 @@ describe('conv2d shape matrix against the reference', () => {
   it('small tiles without subgroups: channel chunks, several column blocks and workgroups, plain tile reads', async () => {
     const saved = CONV_TILES.software;
     CONV_TILES.software = {
-      forward: { wg: 8, tm: 1, tn: 4, bk: 8, subgroups: false },
+      forward: { wg: 8, outputs: 8, tn: 4, subgroups: false },
       dgrad: { wg: 8, tm: 3, tn: 8, bk: 12, subgroups: false },
-      wgrad: { wg: 16, tm: 2, tn: 4, bk: 8, subgroups: false, minChunk: 16, maxSplits: 5 },
+      wgrad: { wg: 16, outputs: 12, tn: 4, subgroups: false, minChunk: 16, maxSplits: 5 },
     };
     try {
       const d = await device();

@@ -40,23 +40,27 @@ export interface ConvGeometry {
 }
 
 /**
- * Tile sizes, in one place so they can be chosen per adapter. wg: threads per workgroup (1-D, along the
- * GEMM's M axis); tm: rows (pixels, or wgrad row groups) per thread; tn: output columns per thread (a
- * multiple of 4; narrowed to the channel count when that is smaller); bk: K rows per staged tile.
- * wgrad also splits its K axis (output pixels) into at most maxSplits chunks of at least minChunk pixels.
+ * Tile sizes, in one place so they can be chosen per adapter; the per-shape choice is made from them in
+ * forwardKernel / conv2dBackwardWeight. wg: threads per workgroup. forward (also the stride-1 dgrad): a
+ * thread owns a run of pixels of one output row by tn output columns (a multiple of 4, narrowed to the
+ * channel count), pixels = outputs / tn, balanced over the row. wgrad: a thread owns one kernel row's taps
+ * by VEC input channels by tn columns, tn cut so that kw * VEC * tn <= outputs; output rows are split into at
+ * most maxSplits chunks of at least minChunk pixels. dgrad (strided convs only): tm pixels, bk staged K rows.
+ * The accumulator budgets keep the unrolled inner loops small enough for the compiler to keep them in
+ * registers (on llvmpipe 128 forward accumulators fell 5-10x slower than 64).
  * `software` is measured on llvmpipe (bench/conv-kernels.ts); others fall back to it until measured.
  */
 export interface ConvTiles {
-  forward: { wg: number; tm: number; tn: number; bk: number; subgroups: boolean };
+  forward: { wg: number; outputs: number; tn: number; subgroups: boolean };
   dgrad: { wg: number; tm: number; tn: number; bk: number; subgroups: boolean };
-  wgrad: { wg: number; tm: number; tn: number; bk: number; subgroups: boolean; minChunk: number; maxSplits: number };
+  wgrad: { wg: number; outputs: number; tn: number; subgroups: boolean; minChunk: number; maxSplits: number };
 }
 
 export const CONV_TILES: Record<string, ConvTiles> = {
   software: {
-    forward: { wg: 64, tm: 4, tn: 16, bk: 128, subgroups: true },
+    forward: { wg: 64, outputs: 64, tn: 16, subgroups: true },
     dgrad: { wg: 64, tm: 4, tn: 16, bk: 128, subgroups: true },
-    wgrad: { wg: 64, tm: 1, tn: 16, bk: 64, subgroups: true, minChunk: 256, maxSplits: 64 },
+    wgrad: { wg: 64, outputs: 192, tn: 16, subgroups: true, minChunk: 1024, maxSplits: 64 },
   },
 };
 
@@ -139,13 +143,6 @@ function gridCheck(device: Device, op: string, groups: number): void {
   if (groups > max) throw new Error(`${op}: ${groups} workgroups along M exceed the device's ${max}; use a smaller batch`);
 }
 
-/** Geometry words of one forward source (struct Src in conv2d_forward.wgsl). */
-function sourceWords(g: ConvGeometry | undefined, bk: number): number[] {
-  if (!g) return new Array(12).fill(0);
-  const tapsPerTile = g.cin >= bk ? 1 : Math.floor(bk / g.cin);
-  return [g.h, g.w, g.cin, g.kw, g.sh, g.sw, g.pt, g.pl, g.kh * g.kw, tapsPerTile, Math.min(g.cin, bk), 0];
-}
-
 /**
  * Template values that switch a kernel between plain workgroup-memory reads and subgroup broadcasts
  * (lines marked SG / NOSG in the shader). Subgroups need the device feature and at least 8 lanes.
@@ -157,14 +154,22 @@ function subgroupDefines(device: Device, use: boolean): Record<string, string> {
     : { ENABLE: '', SG: '//', NOSG: '', SG_PARAM: '', LANE: '0u' };
 }
 
-/** One forward dispatch over one or two sources; y = sum of the sources' convs (+ bias). */
+/**
+ * One forward dispatch over one or two sources; y = sum of the sources' convs (+ bias). Sources share
+ * kw and sw (compile-time in the shader); padding may be negative (the dgrad form).
+ */
 function forwardKernel(op: string, sources: { x: Tensor; w: Tensor; g: ConvGeometry }[], bias: Tensor | undefined): Tensor {
   const device = sources[0].x.device;
   const g0 = sources[0].g;
+  const s1 = sources[1];
   const t = convTiles(device).forward;
   const vec = sources.every((s) => s.g.cin % 4 === 0) ? 4 : 1;
   const tn = columns(t.tn, g0.cout);
-  const m = g0.batch * g0.ho * g0.wo;
+  // Pixels per segment: the accumulator budget over the columns, balanced over the row (9 as 5 + 4, not 8 + 1).
+  const tmMax = Math.max(1, Math.floor(t.outputs / tn));
+  const tm = Math.ceil(g0.wo / Math.ceil(g0.wo / tmMax));
+  const segsPerRow = Math.ceil(g0.wo / tm);
+  const segs = g0.batch * g0.ho * segsPerRow;
   const kernel: Kernel = {
     shader: 'conv2d_forward',
     entry: 'forward',
@@ -172,19 +177,39 @@ function forwardKernel(op: string, sources: { x: Tensor; w: Tensor; g: ConvGeome
     constants: { HAS_BIAS: bias ? 1 : 0, WT_VEC: g0.cout % 4 === 0 ? 1 : 0 },
     defines: {
       X_TYPE: vec === 4 ? 'vec4f' : 'f32', W_TYPE: g0.cout % 4 === 0 ? 'vec4f' : 'f32',
-      VEC: vec, TM: t.tm, TN4: tn / 4, BK: t.bk, WG: t.wg,
+      VEC: vec, TM: tm, TN4: tn / 4, KW0: g0.kw, KW1: s1?.g.kw ?? 0, SW: g0.sw, WG: t.wg,
       ...subgroupDefines(device, t.subgroups),
     },
   };
-  const groupsM = Math.ceil(m / (t.wg * t.tm));
+  const groupsM = Math.ceil(segs / t.wg);
   gridCheck(device, op, groupsM);
   const y = Tensor.empty(device, [g0.batch, g0.ho, g0.wo, g0.cout]);
-  const s1 = sources[1];
-  const p = params().u(m, g0.cout, g0.ho, g0.wo).u(...sourceWords(g0, t.bk)).u(...sourceWords(s1?.g, t.bk));
+  const src = (g: ConvGeometry | undefined) => (g ? [g.h, g.w, g.cin, g.kh, g.sh] : [0, 0, 0, 0, 0]);
+  const p = params().u(segs, g0.cout, g0.ho, g0.wo, segsPerRow, 0, 0, 0)
+    .u(...src(g0)).i(g0.pt, g0.pl).u(0)
+    .u(...src(s1?.g)).i(s1?.g.pt ?? 0, s1?.g.pl ?? 0).u(0);
   const x1 = s1?.x ?? sources[0].x;
   const w1 = s1?.w ?? sources[0].w;
   device.run(kernel, [p, y, sources[0].x, sources[0].w, x1, w1, bias ?? sources[0].w], [groupsM * t.wg, Math.ceil(g0.cout / tn)]);
   return y;
+}
+
+/**
+ * dgrad of a stride-1 conv is a forward conv of dY (padded by k - 1 - p) with the flipped, transposed
+ * weight (conv2d_flip.wgsl), so it runs on the forward kernel and its input-column reuse.
+ */
+function stride1BackwardInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
+  const device = gy.device;
+  const n = g.kh * g.kw * g.cin * g.cout;
+  const wf = Tensor.empty(device, [g.kh, g.kw, g.cout, g.cin]);
+  device.run({ shader: 'conv2d_flip', entry: 'flip', workgroup: [64] }, [params().u(n, g.kh, g.kw, g.cin, g.cout, 0, 0, 0), wf, w], [n]);
+  const gf: ConvGeometry = {
+    batch: g.batch, h: g.ho, w: g.wo, cin: g.cout, kh: g.kh, kw: g.kw, cout: g.cin, sh: 1, sw: 1,
+    pt: g.kh - 1 - g.pt, pb: g.kh - 1 - g.pb, pl: g.kw - 1 - g.pl, pr: g.kw - 1 - g.pr, ho: g.h, wo: g.w,
+  };
+  const dx = forwardKernel('conv2dBackwardInput', [{ x: gy, w: wf, g: gf }], undefined);
+  wf.dispose();
+  return dx;
 }
 
 /** dL/dx of conv(x, w) given dL/dy [N, Ho, Wo, Cout]: [N, H, W, Cin]. */
@@ -197,6 +222,7 @@ export function conv2dBackwardInput(gy: Tensor, w: Tensor, g: ConvGeometry): Ten
       `(expected [${g.batch}, ${g.ho}, ${g.wo}, ${g.cout}] and [${g.kh}, ${g.kw}, ${g.cin}, ${g.cout}])`);
   }
   const device = gy.device;
+  if (g.sh === 1 && g.sw === 1) return stride1BackwardInput(gy, w, g);
   const t = convTiles(device).dgrad;
   const vec = g.cout % 4 === 0 ? 4 : 1;
   const tn = columns(t.tn, g.cin);
@@ -239,14 +265,15 @@ export function conv2dBackwardWeight(gy: Tensor, x: Tensor, g: ConvGeometry): Te
   const device = gy.device;
   const t = convTiles(device).wgrad;
   const vec = g.cin % 4 === 0 ? 4 : 1;
-  const tn = columns(t.tn, g.cout);
-  const rows = g.kh * g.kw * g.cin;
-  const q = g.batch * g.ho * g.wo;
-  const splits = Math.max(1, Math.min(t.maxSplits, Math.floor(q / t.minChunk)));
-  const chunk = Math.ceil(q / splits);
-  // M (kh*kw*Cin / VEC row groups) is small: take the workgroup size (8 to the table's, powers of two)
-  // that leaves the fewest lanes idle (36 groups: 3 x 16 lanes, not 1 x 64).
-  const threads = rows / vec / t.tm;
+  // Columns per thread: the accumulator budget (KW * VEC * TN floats) over the taps and channels of a thread.
+  const tn = columns(Math.max(4, Math.min(t.tn, Math.floor(t.outputs / (g.kw * vec) / 4) * 4)), g.cout);
+  const threads = g.kh * (g.cin / vec);
+  const outRows = g.batch * g.ho;
+  const q = outRows * g.wo;
+  const splits = Math.max(1, Math.min(t.maxSplits, Math.floor(q / t.minChunk), outRows));
+  const chunk = Math.ceil(outRows / splits);
+  // M (kh * Cin / VEC threads) is small: take the workgroup size (8 to the table's, powers of two)
+  // that leaves the fewest lanes idle.
   const wg = [8, 16, 32, 64, 128, 256].filter((n) => n <= t.wg)
     .reduce((best, n) => (Math.ceil(threads / n) * n <= Math.ceil(threads / best) * best ? n : best), 8);
   const groupsM = Math.ceil(threads / wg);
@@ -257,23 +284,18 @@ export function conv2dBackwardWeight(gy: Tensor, x: Tensor, g: ConvGeometry): Te
     constants: { DT_VEC: g.cout % 4 === 0 ? 1 : 0 },
     defines: {
       X_TYPE: vec === 4 ? 'vec4f' : 'f32', DY_TYPE: g.cout % 4 === 0 ? 'vec4f' : 'f32',
-      VEC: vec, TM: t.tm, TN4: tn / 4, BK: t.bk, WG: wg,
+      VEC: vec, TN4: tn / 4, KW: g.kw, SW: g.sw, WG: wg,
       ...subgroupDefines(device, t.subgroups),
     },
   };
-  const p = params().u(
-    rows, g.cout, q, chunk,
-    g.cin, g.h, g.w, g.ho,
-    g.wo, g.kw, g.sh, g.sw,
-    g.pt, g.pl, 0, 0,
-  );
-  const grid: [number, number, number] = [groupsM * wg, Math.ceil(g.cout / tn), Math.ceil(q / chunk)];
+  const p = params().u(threads, g.cout, outRows, chunk, g.cin, g.h, g.w, g.ho, g.wo, g.sh).i(g.pt, g.pl);
+  const grid: [number, number, number] = [groupsM * wg, Math.ceil(g.cout / tn), Math.ceil(outRows / chunk)];
   if (grid[2] === 1) {
     const dw = Tensor.empty(device, [g.kh, g.kw, g.cin, g.cout]);
     device.run(kernel, [p, dw, x, gy], grid);
     return dw;
   }
-  const partial = Tensor.empty(device, [grid[2], rows * g.cout]);
+  const partial = Tensor.empty(device, [grid[2], g.kh * g.kw * g.cin * g.cout]);
   device.run(kernel, [p, partial, x, gy], grid);
   const sum = sumRows(partial);
   partial.dispose();
