@@ -14,6 +14,7 @@ import type { CellCase, CellPass, ConvCase, ConvOp, NetConfig } from '../config.
 import { layerShapes } from '../config.js';
 import { type CellData, type ConvData, namedWeights } from '../data.js';
 import { Device, type DeviceOptions } from '../../src/engine/device.js';
+import { capture, type CapturedGraph } from '../../src/engine/capture.js';
 import { backward, noGrad, tidy } from '../../src/engine/tape.js';
 import { Tensor } from '../../src/engine/tensor.js';
 import { pkgVersion, projectVersion } from './dawn.js';
@@ -21,6 +22,33 @@ import { Profiler } from '../profiler.js';
 import { type Built, type KernelTimes, type Peer, type RiseInputs, type Runner, type TrainInputs, Unavailable } from './types.js';
 
 const SAME = { padding: 'same' as const };
+
+function disposeAll(x: unknown): void {
+  if (x instanceof Tensor) x.dispose();
+  else if (Array.isArray(x)) x.forEach(disposeAll);
+  else if (x && typeof x === 'object') Object.values(x).forEach(disposeAll);
+}
+
+/**
+ * The whole-network suites run as unroll's trainer runs them: the first call records the step's dispatches
+ * (capture.ts) and later calls replay them, so no JavaScript of the ops, autograd or bind groups is timed.
+ */
+function replayed(device: Device, fn: () => unknown): { call: () => void; dispose: () => void } {
+  let graph: CapturedGraph | null = null;
+  let kept: unknown;
+  return {
+    call: () => {
+      if (graph) return graph.replay();
+      const c = capture(device, () => tidy(device, fn));
+      graph = c.graph;
+      kept = c.result;
+    },
+    dispose: () => {
+      graph?.dispose();
+      disposeAll(kept);
+    },
+  };
+}
 
 async function load<T>(what: string, imp: () => Promise<T>): Promise<T | Unavailable> {
   try {
@@ -166,7 +194,8 @@ export class UnrollPeer implements Peer {
     const params = [...net.params.values()];
     const adam = new optim.Adam(params, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
     const names = paramNames(cfg);
-    return this.runner([x, y], () => void step.trainStep(net, adam, x, y, { steps: cfg.steps }), async () => {
+    const stepCall = replayed(device, () => step.trainStep(net, adam, x, y, { steps: cfg.steps }));
+    return this.runner([x, y], stepCall.call, async () => {
       const out = tidy(device, () => {
         const r = net.loss(x, y, cfg.steps);
         backward(r.loss);
@@ -180,6 +209,7 @@ export class UnrollPeer implements Peer {
       });
       return readAll(out);
     }, () => {
+      stepCall.dispose();
       adam.dispose();
       net.dispose();
     });
@@ -189,10 +219,14 @@ export class UnrollPeer implements Peer {
     const net = await this.net(cfg, inp);
     if (net instanceof Unavailable) return net;
     const x = this.tensor(inp.images, [batch, cfg.size, cfg.size, cfg.channels ?? 1]);
-    return this.runner([x], () => void net.predict(x, T), async () => {
+    const inferCall = replayed(this.device, () => net.predict(x, T));
+    return this.runner([x], inferCall.call, async () => {
       const out = tidy(this.device, () => ({ logits: net.predict(x, T) }));
       return readAll(out);
-    }, () => net.dispose());
+    }, () => {
+      inferCall.dispose();
+      net.dispose();
+    });
   }
 
   async rise(cfg: NetConfig, batch: number, inp: RiseInputs): Promise<Built> {
@@ -222,10 +256,12 @@ export class UnrollPeer implements Peer {
           return scale(matmul(p, maskRows, { transA: true }), 1 / batch);
         }),
       );
-    return this.runner([image, masks, maskRows, onehot, labels], () => saliency().forEach((s, t) => accumulate(acc[t], s)), async () => {
+    const riseCall = replayed(device, () => saliency().forEach((s, t) => accumulate(acc[t], s)));
+    return this.runner([image, masks, maskRows, onehot, labels], riseCall.call, async () => {
       const out = tidy(device, () => ({ saliency: saliency() }));
       return readAll(out);
     }, () => {
+      riseCall.dispose();
       acc.forEach((a) => a.dispose());
       net.dispose();
     });

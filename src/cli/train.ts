@@ -16,6 +16,7 @@ interface TrainFlags extends DeviceFlags {
   batch?: number;
   lr?: number;
   optimizer: 'adam' | 'sgd';
+  schedule: 'cosine' | 'constant';
   momentum: number;
   weightDecay: number;
   seed: number;
@@ -76,6 +77,7 @@ export function settingsFromFlags(f: TrainFlags): TrainSettings {
     batch: f.batch ?? p.batch,
     lr: f.lr ?? p.lr,
     optimizer: f.optimizer,
+    schedule: f.schedule,
     momentum: f.momentum,
     weightDecay: f.weightDecay,
     seed: f.seed,
@@ -97,6 +99,7 @@ export function register(program: Command): void {
       .option('--batch <n>', 'batch size (preset default)', intArg('--batch', 1, 4096))
       .option('--lr <x>', 'learning rate (preset default)', floatArg('--lr', 0, 10, true))
       .addOption(new Option('--optimizer <name>', 'optimiser').choices(['adam', 'sgd']).default('adam'))
+      .addOption(new Option('--schedule <name>', 'learning rate over training: cosine decay to 0, or constant').choices(['cosine', 'constant']).default('cosine'))
       .option('--momentum <x>', 'SGD momentum', floatArg('--momentum', 0, 1), 0.9)
       .option('--weight-decay <x>', 'L2 weight decay', floatArg('--weight-decay', 0, 1), 0)
       .option('--seed <n>', 'random seed (init, data, shuffles)', intArg('--seed', 0, 2 ** 31 - 1), 1)

@@ -1,9 +1,10 @@
 /**
  * SGD with momentum and Adam/AdamW as GPU kernels (shaders/optim.wgsl), with PyTorch's defaults and
- * semantics. step() consumes and disposes each parameter's `.grad`. Hyperparameters travel as uniform
- * parameters; Adam's step count is GPU state, so a captured step replays with the right bias correction.
+ * semantics. step() consumes and disposes each parameter's `.grad`. The step count and the learning rate
+ * are GPU state ([t, 1 - beta1^t, 1 - beta2^t, lr]): a captured step replays with the right bias correction,
+ * and setting `lr` between replays (a schedule) takes effect without capturing again.
  */
-import { type Device, params } from './device.js';
+import { params } from './device.js';
 import { Tensor } from './tensor.js';
 import { fillInPlace } from '../kernels/elementwise.js';
 
@@ -25,22 +26,42 @@ function consumeGrad(p: Tensor, k: number): Tensor {
   return p.grad;
 }
 
+/** The GPU state [t, 1 - beta1^t, 1 - beta2^t, lr] shared by the optimisers. */
+abstract class GpuOptimizer {
+  /** [t, 1 - beta1^t, 1 - beta2^t, lr] */
+  readonly counter: Tensor;
+  private lrValue: number;
+  constructor(
+    readonly params: readonly Tensor[],
+    lr: number,
+  ) {
+    if (params.length === 0) throw new Error('optimiser: no parameters');
+    if (!(lr > 0)) throw new Error(`optimiser: learning rate must be > 0, got ${lr}`);
+    this.lrValue = lr;
+    this.counter = Tensor.from(params[0].device, [0, 0, 0, lr], [4]);
+  }
+  get lr(): number {
+    return this.lrValue;
+  }
+  set lr(v: number) {
+    if (!(v >= 0)) throw new Error(`optimiser: learning rate must be >= 0, got ${v}`);
+    this.lrValue = v;
+    this.counter.device.write(this.counter.gpuBuffer(), Float32Array.of(v), 12);
+  }
+}
+
 export interface SGDOptions {
   lr: number;
   momentum?: number;
   weightDecay?: number;
 }
 
-export class SGD implements Optimizer {
-  lr: number;
+export class SGD extends GpuOptimizer implements Optimizer {
   readonly momentum: number;
   readonly weightDecay: number;
   private bufs: Tensor[];
-  constructor(
-    readonly params: readonly Tensor[],
-    opts: SGDOptions,
-  ) {
-    this.lr = opts.lr;
+  constructor(params: readonly Tensor[], opts: SGDOptions) {
+    super(params, opts.lr);
     this.momentum = opts.momentum ?? 0;
     this.weightDecay = opts.weightDecay ?? 0;
     this.bufs = params.map(zerosLike);
@@ -48,17 +69,19 @@ export class SGD implements Optimizer {
   step(): void {
     this.params.forEach((p, k) => {
       const g = consumeGrad(p, k);
-      const P = params().u(p.size, 0).f(this.lr, 0, 0, 0, this.weightDecay, this.momentum);
-      p.device.run({ shader: 'optim', entry: 'sgd', workgroup: [256] }, [P, p, g, this.bufs[k]], [p.size]);
+      const P = params().u(p.size, 0).f(0, 0, 0, this.weightDecay, this.momentum, 0);
+      p.device.run({ shader: 'optim', entry: 'sgd', workgroup: [256] }, [P, p, g, this.bufs[k], this.counter], [p.size]);
       g.dispose();
       p.grad = null;
     });
   }
   state(): Map<string, Tensor> {
-    return new Map(this.bufs.map((b, k) => [`momentum.${this.params[k].name ?? k}`, b]));
+    const s = new Map(this.bufs.map((b, k) => [`momentum.${this.params[k].name ?? k}`, b]));
+    s.set('counter', this.counter);
+    return s;
   }
   dispose(): void {
-    for (const b of this.bufs) b.dispose();
+    for (const b of [...this.bufs, this.counter]) b.dispose();
   }
 }
 
@@ -72,8 +95,7 @@ export interface AdamOptions {
   decoupled?: boolean;
 }
 
-export class Adam implements Optimizer {
-  lr: number;
+export class Adam extends GpuOptimizer implements Optimizer {
   readonly beta1: number;
   readonly beta2: number;
   readonly eps: number;
@@ -81,13 +103,8 @@ export class Adam implements Optimizer {
   readonly decoupled: boolean;
   private m: Tensor[];
   private v: Tensor[];
-  /** [t, 1 - beta1^t, 1 - beta2^t] on the GPU. */
-  readonly counter: Tensor;
-  constructor(
-    readonly params: readonly Tensor[],
-    opts: AdamOptions = {},
-  ) {
-    this.lr = opts.lr ?? 1e-3;
+  constructor(params: readonly Tensor[], opts: AdamOptions = {}) {
+    super(params, opts.lr ?? 1e-3);
     this.beta1 = opts.beta1 ?? 0.9;
     this.beta2 = opts.beta2 ?? 0.999;
     this.eps = opts.eps ?? 1e-8;
@@ -95,11 +112,9 @@ export class Adam implements Optimizer {
     this.decoupled = opts.decoupled ?? false;
     this.m = params.map(zerosLike);
     this.v = params.map(zerosLike);
-    const device: Device = params[0].device;
-    this.counter = fillInPlace(Tensor.empty(device, [4]), 0);
   }
   private hyper(n: number) {
-    return params().u(n, +this.decoupled).f(this.lr, this.beta1, this.beta2, this.eps, this.weightDecay, 0);
+    return params().u(n, +this.decoupled).f(this.beta1, this.beta2, this.eps, this.weightDecay, 0, 0);
   }
   step(): void {
     const device = this.counter.device;

@@ -44,6 +44,8 @@ export interface TrainSettings {
   batch: number;
   lr: number;
   optimizer: 'adam' | 'sgd';
+  /** Learning rate over training: cosine decay from `lr` to 0 (default), or constant. */
+  schedule?: 'cosine' | 'constant';
   momentum: number;
   weightDecay: number;
   seed: number;
@@ -149,6 +151,12 @@ export async function evaluate(net: BLNet, set: ImageSet, steps: number, batch: 
   return { accuracy: correct.map((c) => c / set.count), loss: lossSum / set.count };
 }
 
+/** The learning rate at `step` of `total`: cosine decay to 0 (SGDR without restarts), or constant. */
+export function learningRate(s: Pick<TrainSettings, 'lr' | 'schedule'>, step: number, total: number): number {
+  if (s.schedule === 'constant') return s.lr;
+  return 0.5 * s.lr * (1 + Math.cos((Math.PI * step) / total));
+}
+
 function makeOptimizer(net: BLNet, s: TrainSettings): Optimizer {
   const params = [...net.params.values()];
   return s.optimizer === 'adam'
@@ -223,6 +231,7 @@ export async function train(device: Device, s: TrainSettings, data: TrainData, o
         gather(data.train, idx, pixels, imgs, labels);
         x.write(imgs);
         y.write(labels);
+        opt.lr = learningRate(s, epoch * batches.length + b, s.epochs * batches.length);
         // The step's shapes never change: record its dispatches once, then replay them for every batch.
         if (!step) {
           const captured = capture(device, () => tidy(device, () => trainStep(net, opt, x, y, { steps: s.steps, bptt: s.bptt, recompute: s.recompute })));
