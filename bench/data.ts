@@ -5,24 +5,13 @@
  * the same data. Layouts: images NHWC, conv weights HWIO [kh, kw, Cin, Cout], readout [out, in].
  */
 import { KERNEL, type LayerShape, type NetConfig, layerShapes } from './config.js';
+import { hashSeed as hashPath, stream } from '../src/data/random.js';
 
-/** mulberry32: small, fast, good enough for test data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded uniform stream (the stimulus generator's sfc32). */
+export const rng = (seed: number): (() => number) => stream(seed);
 
-function hashSeed(...parts: (string | number)[]): number {
-  let h = 2166136261;
-  for (const ch of parts.join('|')) h = Math.imul(h ^ ch.charCodeAt(0), 16777619);
-  return h >>> 0;
-}
+/** One seed from a path of names and numbers. */
+const hashSeed = (...parts: (string | number)[]): number => hashPath(0, ...parts);
 
 export function randn(n: number, seed: number, std = 1, mean = 0): Float32Array {
   const r = rng(seed);
