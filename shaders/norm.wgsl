@@ -90,15 +90,17 @@ fn index(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * WG_X; }
   }
 }
 
-// One thread per element, per-channel statistics.
+// One thread per element, per-channel statistics (ReLU'd with RELU).
 @compute @workgroup_size(WG_X) fn bn_normalize(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = index(gid, nwg);
   if (i >= p.total) { return; }
   let ch = i % C;
-  y[i] = (x[i] - mean[ch]) * rstd[ch] * gamma[ch] + beta[ch];
+  var v = (x[i] - mean[ch]) * rstd[ch] * gamma[ch] + beta[ch];
+  if (RELU) { v = max(v, 0.0); }
+  y[i] = v;
 }
 
-// ---- backward: ln_backward_x, channel_grad_partials, bn_backward_x ----
+// ---- backward: ln_backward_x, channel_grad_partials (batch norm's dL/dx: bn_backward_x at the end) ----
 @group(0) @binding(1) var<storage, read_write> gx: array<f32>;
 @group(0) @binding(1) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(5) var<storage, read> gy: array<f32>;
@@ -154,24 +156,6 @@ fn grad_out(i: u32) -> f32 {
   if (lid.y == 0u && ch < C) {
     partials[n * C + ch] = sums.x;
     partials[(p.n + n) * C + ch] = sums.y;
-  }
-}
-
-@group(0) @binding(6) var<storage, read> gbeta_in: array<f32>;
-@group(0) @binding(8) var<storage, read> ggamma_in: array<f32>;
-
-// One thread per element. Training: dL/dx = gamma * rstd * (gy - (sum gy + xhat * sum gy*xhat) / M) with
-// sums over the channel's M = N*H*W elements (dbeta and dgamma); eval: the statistics are constants.
-@compute @workgroup_size(WG_X) fn bn_backward_x(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
-  if (i >= p.total) { return; }
-  let ch = i % C;
-  let k = gamma_bw[ch] * rstd[ch];
-  if (TRAINING) {
-    let xhat = (x[i] - mean[ch]) * rstd[ch];
-    gx[i] = k * (gy[i] - (gbeta_in[ch] + xhat * ggamma_in[ch]) / f32(p.m));
-  } else {
-    gx[i] = k * gy[i];
   }
 }
 
@@ -383,4 +367,167 @@ var<workgroup> red4_b: array<vec4f, 256>;
   running_mean[ch] = 0.0;
   running_var_init[ch] = 1.0;
   if (ch == 0u) { num_batches_init[0] = 0; }
+}
+
+// ---- batch norm on vec4s (C % 4 == 0): bn_moments4, bn_normalize4, bn_grad_partials4 (bn_backward_x4 below) ----
+// The per-sample reductions use ln_backward4's layout (WG_X = 1, C4 dividing WG_Y): lane lid.y only ever
+// sees channel quad lid.y % C4, and a tree over lanes lid.y, lid.y + C4, ... leaves the sample's per-quad
+// sums in red4_*[0..C4). The elementwise kernels take one vec4 (4 adjacent channels) per thread.
+@group(0) @binding(1) var<storage, read_write> partials4_out: array<vec4f>;
+@group(0) @binding(2) var<storage, read> mean4: array<vec4f>;
+@group(0) @binding(3) var<storage, read> rstd4: array<vec4f>;
+
+// Sums (a, b) over the lanes of each channel quad; every lane gets its own quad's sums. Uniform control flow only.
+fn sum_quads(lid: vec3u, a: vec4f, b: vec4f) -> array<vec4f, 2> {
+  red4_a[lid.y] = a;
+  red4_b[lid.y] = b;
+  workgroupBarrier();
+  for (var half = WG_Y / 2u; half >= C4; half >>= 1u) {
+    if (lid.y < half) {
+      red4_a[lid.y] += red4_a[lid.y + half];
+      red4_b[lid.y] += red4_b[lid.y + half];
+    }
+    workgroupBarrier();
+  }
+  let q = lid.y % C4;
+  let s = array<vec4f, 2>(red4_a[q], red4_b[q]);
+  workgroupBarrier(); // before a later call overwrites the sums
+  return s;
+}
+
+@group(0) @binding(2) var<storage, read> x4_stats: array<vec4f>;
+
+// channel_moments for one sample (wid.z) per workgroup: the per-channel mean over its pixels, then the sum
+// of squared deviations from it, written as partials[n, c] and partials[N + n, c].
+@compute @workgroup_size(WG_X, WG_Y) fn bn_moments4(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let m4 = p.hw * C4;
+  let base = wid.z * m4;
+  var s = vec4f(0.0);
+  for (var i = lid.y; i < m4; i += WG_Y) { s += x4_stats[base + i]; }
+  let mu = sum_quads(lid, s, vec4f(0.0))[0] / f32(p.hw);
+  var m2 = vec4f(0.0);
+  for (var i = lid.y; i < m4; i += WG_Y) {
+    let d = x4_stats[base + i] - mu;
+    m2 += d * d;
+  }
+  let total = sum_quads(lid, m2, vec4f(0.0))[0];
+  if (lid.y < C4) {
+    partials4_out[wid.z * C4 + lid.y] = mu;
+    partials4_out[(p.n + wid.z) * C4 + lid.y] = total;
+  }
+}
+
+// The vec4 elementwise passes: thread t takes vec4s t, t + S, t + 2S, ... with S = vec4_stride() a multiple of
+// C4, so it keeps to one channel quad and loads that quad's per-channel values once (rather than 3-4 gathers
+// per vec4, which dominated on llvmpipe). Dispatch S threads.
+override PER_THREAD: u32 = 8u;
+fn vec4_stride() -> u32 {
+  let unit = WG_X * C4;
+  return ((p.total + PER_THREAD - 1u) / PER_THREAD + unit - 1u) / unit * unit;
+}
+
+@compute @workgroup_size(WG_X) fn bn_normalize4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = index(gid, nwg);
+  let stride = vec4_stride();
+  if (t >= stride) { return; }
+  let q = t % C4;
+  let mu = mean4[q];
+  let k = rstd4[q] * gamma4[q];
+  let b = beta4[q];
+  for (var i = t; i < p.total; i += stride) {
+    var v = (x4[i] - mu) * k + b;
+    if (RELU) { v = max(v, vec4f(0.0)); }
+    y4[i] = v;
+  }
+}
+
+// channel_grad_partials (per channel statistics) for one sample per workgroup: partials[n, c] = sum of
+// dL/dy (masked by the fused ReLU), partials[N + n, c] = sum of dL/dy * xhat.
+@compute @workgroup_size(WG_X, WG_Y) fn bn_grad_partials4(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let m4 = p.hw * C4;
+  let base = wid.z * m4;
+  let q = lid.y % C4;
+  let mu = mean4[q];
+  let r = rstd4[q];
+  var a = vec4f(0.0);
+  var b = vec4f(0.0);
+  for (var i = lid.y; i < m4; i += WG_Y) {
+    let go = grad_out4(base + i);
+    a += go;
+    b += go * (x4[base + i] - mu) * r;
+  }
+  let sums = sum_quads(lid, a, b);
+  if (lid.y < C4) {
+    partials4_out[wid.z * C4 + lid.y] = sums[0];
+    partials4_out[(p.n + wid.z) * C4 + lid.y] = sums[1];
+  }
+}
+
+
+// ---- batch-norm backward: bn_sum_samples, bn_backward_x, bn_backward_x4 ----
+// With g = dL/dy (masked by the fused ReLU) and sums over the channel's M = N*H*W elements, training's
+// dL/dx = gamma * rstd * (g - (sum g + xhat * sum g*xhat) / M) is  k * g - (x - mean) * c1 - c0  with per-channel
+// k = gamma * rstd, c1 = k * rstd * sum(g*xhat) / M, c0 = k * sum(g) / M; eval's (constant statistics) is k * g.
+// bn_sum_samples writes them as coef [4, C] = (k, mean, c1, c0), so the per-element pass reads x, dL/dy, the
+// ReLU's output and one small buffer (at most 8 storage buffers per stage, WebGPU's default limit).
+@group(0) @binding(4) var<storage, read> bn_gamma: array<f32>;
+@group(0) @binding(5) var<storage, read> bn_mean: array<f32>;
+@group(0) @binding(6) var<storage, read> bn_rstd: array<f32>;
+@group(0) @binding(7) var<storage, read_write> coef_out: array<f32>;
+
+// sum_samples (dbeta, dgamma), then the coefficients.
+@compute @workgroup_size(WG_X) fn bn_sum_samples(@builtin(global_invocation_id) gid: vec3u) {
+  let ch = gid.x;
+  if (ch >= C) { return; }
+  var a = 0.0;
+  var b = 0.0;
+  for (var n = 0u; n < p.n; n++) {
+    a += partials_in[n * C + ch];
+    b += partials_in[(p.n + n) * C + ch];
+  }
+  gbeta[ch] = a;
+  ggamma[ch] = b;
+  let r = bn_rstd[ch];
+  let k = bn_gamma[ch] * r;
+  coef_out[ch] = k;
+  coef_out[C + ch] = bn_mean[ch];
+  coef_out[2u * C + ch] = select(0.0, k * r * b / f32(p.m), TRAINING);
+  coef_out[3u * C + ch] = select(0.0, k * a / f32(p.m), TRAINING);
+}
+
+@group(0) @binding(2) var<storage, read> coef: array<f32>;
+@group(0) @binding(3) var<storage, read> x_bw: array<f32>;
+@group(0) @binding(4) var<storage, read> gy_bw: array<f32>;
+@group(0) @binding(5) var<storage, read> y_relu: array<f32>;
+
+// One thread per element.
+@compute @workgroup_size(WG_X) fn bn_backward_x(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= p.total) { return; }
+  let ch = i % C;
+  var g = gy_bw[i];
+  if (RELU && !(y_relu[i] > 0.0)) { g = 0.0; }
+  gx[i] = coef[ch] * g - (x_bw[i] - coef[C + ch]) * coef[2u * C + ch] - coef[3u * C + ch];
+}
+
+@group(0) @binding(2) var<storage, read> coef4: array<vec4f>;
+@group(0) @binding(3) var<storage, read> x4_bw: array<vec4f>;
+@group(0) @binding(4) var<storage, read> gy4_bw: array<vec4f>;
+@group(0) @binding(5) var<storage, read> y_relu4: array<vec4f>;
+
+// A vec4 (4 adjacent channels) at a time, strided as bn_normalize4.
+@compute @workgroup_size(WG_X) fn bn_backward_x4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = index(gid, nwg);
+  let stride = vec4_stride();
+  if (t >= stride) { return; }
+  let q = t % C4;
+  let k = coef4[q];
+  let mu = coef4[C4 + q];
+  let c1 = coef4[2u * C4 + q];
+  let c0 = coef4[3u * C4 + q];
+  for (var i = t; i < p.total; i += stride) {
+    var g = gy4_bw[i];
+    if (RELU) { g = select(vec4f(0.0), g, y_relu4[i] > vec4f(0.0)); }
+    gx4[i] = k * g - (x4_bw[i] - mu) * c1 - c0;
+  }
 }

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { BatchNormState, batchNorm } from '../src/kernels/batch-norm.js';
+import { BatchNormState, batchNorm, batchNormRelu } from '../src/kernels/batch-norm.js';
+import { relu } from '../src/kernels/elementwise.js';
 import { layerNorm, layerNormBackward, layerNormForward, layerNormRelu } from '../src/kernels/layer-norm.js';
 import { backward, tidy } from '../src/engine/tape.js';
 import { Tensor } from '../src/engine/tensor.js';
 import { checkOp, expectClose, randn, rng, useDevice } from './helpers.js';
 import {
-  batchNormTrainRef, channelStatsRef, layerNormBackwardRef, layerNormRef, normalizeChannelsRef, updateRunningRef,
+  batchNormBackwardRef, batchNormTrainRef, channelStatsRef, layerNormBackwardRef, layerNormRef, normalizeChannelsRef, updateRunningRef,
 } from './reference/norm.js';
 
 const device = useDevice();
@@ -92,7 +93,29 @@ describe('layerNorm (GroupNorm(1, C))', () => {
 });
 
 describe('batchNorm (BatchNorm2d)', () => {
-  const bnShapes: Shape[] = [[1, 7, 11, 3], [3, 5, 7, 13], [3, 4, 4, 1], [2, 1, 1, 3], [2, 3, 4, 37]];
+  // C % 4 == 0 takes the vec4 kernels: [2, 3, 5, 4] (one channel quad) and [2, 2, 3, 32] (8 quads) with the
+  // per-sample vec4 reductions, [1, 3, 2, 12] (3 quads do not divide the workgroup's rows) with the scalar ones.
+  const bnShapes: Shape[] = [[1, 7, 11, 3], [3, 5, 7, 13], [3, 4, 4, 1], [2, 1, 1, 3], [2, 3, 4, 37], [2, 3, 5, 4], [1, 3, 2, 12], [2, 2, 3, 32]];
+  const reluRef = (v: Float64Array) => v.map((t) => Math.max(t, 0));
+  for (const shape of bnShapes) {
+    for (const training of [true, false]) {
+      it(`batchNormRelu ${training ? 'training' : 'eval'} forward and backward [${shape}]`, async () => {
+        const d = await device();
+        const c = shape[3];
+        const r = rng(19);
+        const rm = randn(c, r);
+        const rv = randn(c, r).map((v) => 0.2 + v * v);
+        const state = new BatchNormState(d, c);
+        if (!training) state.runningMean.write(rm), state.runningVar.write(rv);
+        await checkOp(d, {
+          shapes: [shape, [c], [c]],
+          gpu: ([x, g, b]) => batchNormRelu(x, g, b, state, { training, eps: 1e-3 }),
+          cpu: ([x, g, b]) => reluRef(training ? batchNormTrainRef(x, normShape(shape), g, b, 1e-3) : normalizeChannelsRef(x, c, rm, rv, g, b, 1e-3)),
+        });
+        state.dispose();
+      });
+    }
+  }
   for (const shape of bnShapes) {
     it(`training forward and backward [${shape}]`, async () => {
       const d = await device();
@@ -208,6 +231,71 @@ describe('batchNorm (BatchNorm2d)', () => {
     for (const t of [...ts, y]) t.dispose();
     state.dispose();
   });
+
+  // Larger shapes against the analytic reference: [3, 16, 16, 8] and [4, 8, 8, 32] take the vec4 reductions
+  // over many pixels per lane, [2, 6, 5, 12] the scalar reductions with vec4 elementwise passes, [2, 9, 7, 5] scalar.
+  const bigShapes: Shape[] = [[3, 16, 16, 8], [4, 8, 8, 32], [2, 6, 5, 12], [2, 9, 7, 5]];
+  for (const shape of bigShapes) {
+    for (const fused of [false, true]) {
+      it(`${shape}: ${fused ? 'batchNormRelu' : 'batchNorm'} training forward / backward against the analytic reference`, async () => {
+        const d = await device();
+        const c = shape[3];
+        const s = normShape(shape);
+        const r = rng(23);
+        const [x, gy, gamma, beta] = [randn(size(shape), r, 2).map((v) => v + 1), randn(size(shape), r), randn(c, r), randn(c, r)];
+        const ref = batchNormBackwardRef(gy, x, s, gamma, beta, 1e-5, fused);
+        const state = new BatchNormState(d, c);
+        const out = tidy(d, () => {
+          const ts = [Tensor.from(d, x, shape), Tensor.from(d, gamma, [c]), Tensor.from(d, beta, [c])].map((t) => t.requireGrad());
+          const y = (fused ? batchNormRelu : batchNorm)(ts[0], ts[1], ts[2], state, { training: true });
+          backward(y, Tensor.from(d, gy, shape));
+          return { y, gx: ts[0].grad!, gg: ts[1].grad!, gb: ts[2].grad! };
+        });
+        expectClose(await out.y.readF32(), ref.y, 1e-4, 'y');
+        expectClose(await out.gx.readF32(), ref.gx, 1e-4, 'gx');
+        expectClose(await out.gg.readF32(), ref.ggamma, 1e-4, 'dgamma');
+        expectClose(await out.gb.readF32(), ref.gbeta, 1e-4, 'dbeta');
+        const running = { mean: new Float64Array(c), variance: new Float64Array(c).fill(1), batches: 0 };
+        updateRunningRef(running, x, s);
+        expectClose(await state.runningMean.readF32(), running.mean, 1e-5, 'running mean');
+        expectClose(await state.runningVar.readF32(), running.variance, 1e-5, 'running var');
+        for (const t of Object.values(out)) t.dispose();
+        state.dispose();
+      });
+    }
+  }
+
+  // The recurrent cell's fused path against its unfused one (relu after batchNorm), on the training net's shapes.
+  for (const shape of [[8, 16, 16, 8], [8, 8, 8, 16], [8, 4, 4, 32], [8, 16, 16, 12]] as Shape[]) {
+    for (const training of [true, false]) {
+      it(`batchNormRelu matches relu(batchNorm) (${training ? 'training' : 'eval'}) [${shape}]`, async () => {
+        const d = await device();
+        const c = shape[3];
+        const r = rng(29);
+        const [x, gy, gamma, beta] = [randn(size(shape), r), randn(size(shape), r), randn(c, r), randn(c, r)];
+        const results: Float32Array[][] = [];
+        for (const fused of [false, true]) {
+          const state = new BatchNormState(d, c);
+          if (!training) state.runningMean.write(randn(c, rng(3))), state.runningVar.write(randn(c, rng(4)).map((v) => 0.5 + v * v));
+          const out = tidy(d, () => {
+            const ts = [Tensor.from(d, x, shape), Tensor.from(d, gamma, [c]), Tensor.from(d, beta, [c])].map((t) => t.requireGrad());
+            const opts = { training, momentum: 0.2 };
+            const y = fused ? batchNormRelu(ts[0], ts[1], ts[2], state, opts) : relu(batchNorm(ts[0], ts[1], ts[2], state, opts));
+            backward(y, Tensor.from(d, gy, shape));
+            return [y, ts[0].grad!, ts[1].grad!, ts[2].grad!];
+          });
+          const values: Float32Array[] = [];
+          for (const t of [...out, state.runningMean, state.runningVar]) values.push(await t.readF32());
+          values.push(Float32Array.from(await state.numBatchesTracked.read()));
+          results.push(values);
+          out.forEach((t) => t.dispose());
+          state.dispose();
+        }
+        const names = ['y', 'gx', 'dgamma', 'dbeta', 'running mean', 'running var', 'batches'];
+        names.forEach((name, k) => expectClose(results[1][k], results[0][k], 1e-5, name));
+      });
+    }
+  }
 
   it('creating many states costs one dispatch each and starts them at mean 0, var 1, count 0', async () => {
     const d = await device();

@@ -205,6 +205,11 @@ export class Device {
     return this.device.limits;
   }
 
+  /** A CPU-emulated adapter (llvmpipe/lavapipe, SwiftShader): kernels pick CPU-friendly workgroup shapes. */
+  get isSoftware(): boolean {
+    return this.info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(this.info.description);
+  }
+
   hasFeature(f: string): boolean {
     return this.device.features.has(f as GPUFeatureName);
   }

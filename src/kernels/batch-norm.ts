@@ -3,12 +3,13 @@
  * normalises with the batch mean and biased variance and updates the running statistics on the GPU
  * (running_var takes the unbiased variance; num_batches_tracked counts); eval normalises with the running
  * statistics. The recurrent network keeps one BatchNormState per (layer, time step), as rcnn-sat does, so a
- * state is three small tensors set up by one dispatch. Kernels: shaders/norm.wgsl.
+ * state is three small tensors set up by one dispatch. batchNormRelu fuses the ReLU that follows the norm in the
+ * recurrent cell (y = relu(norm(x)); its backward masks by y > 0 inside the norm's kernels). Kernels: shaders/norm.wgsl.
  */
 import type { Device } from '../engine/device.js';
 import { record, keep } from '../engine/tape.js';
 import { Tensor } from '../engine/tensor.js';
-import { channelBlock, channelGradSums, checkNormInputs, normParams } from './layer-norm.js';
+import { channelBlock, checkNormInputs, normParams, sampleRows } from './layer-norm.js';
 
 const shapeText = (s: readonly number[]) => `[${s.join(', ')}]`;
 
@@ -56,8 +57,8 @@ export interface BatchNormOptions {
   eps?: number;
 }
 
-export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNormState, opts: BatchNormOptions): Tensor {
-  const op = 'batchNorm';
+function batchNormOp(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNormState, opts: BatchNormOptions, relu: boolean): Tensor {
+  const op = relu ? 'batchNormRelu' : 'batchNorm';
   const [n, h, w, c] = checkNormInputs(op, x, [['gamma', gamma], ['beta', beta]]);
   const momentum = opts.momentum ?? 0.1;
   const eps = opts.eps ?? 1e-5;
@@ -70,13 +71,26 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
   if (training && count < 2) throw new Error(`${op}: training needs more than 1 value per channel, input ${shapeText(x.shape)}`);
 
   const device = x.device;
-  const P = normParams({ n, hw: h * w, m: count, total: x.size, eps, momentum });
+  // C % 4 == 0: elementwise passes take a vec4 (4 adjacent channels) per thread, and where the channel quads
+  // divide the workgroup's rows the reductions run one sample per workgroup on vec4s (2-4x fewer loads).
+  const vec4 = c % 4 === 0;
+  const rows = sampleRows(device);
+  const vec4Reductions = vec4 && rows % (c / 4) === 0;
+  const P = normParams({ n, hw: h * w, m: count, total: vec4 ? x.size / 4 : x.size, eps, momentum });
+  // Threads of the elementwise passes: one per element, or for the vec4 kernels norm.wgsl's vec4_stride()
+  // (each thread takes PER_THREAD = 8 vec4s of one channel quad).
+  const unit = 256 * (c / 4);
+  const elementwise = vec4 ? Math.ceil(Math.ceil(x.size / 4 / 8) / unit) * unit : x.size;
   const mean = Tensor.empty(device, [c]);
   const rstd = Tensor.empty(device, [c]);
   if (training) {
-    const [cb, rows] = channelBlock(c);
     const moments = Tensor.empty(device, [2, n, c]);
-    device.run({ shader: 'norm', entry: 'channel_moments', workgroup: [cb, rows], constants: { C: c } }, [P, moments, x], [Math.ceil(c / cb) * cb, rows, n]);
+    if (vec4Reductions) {
+      device.run({ shader: 'norm', entry: 'bn_moments4', workgroup: [1, rows], constants: { C: c } }, [P, moments, x], [1, rows, n]);
+    } else {
+      const [cb, cbRows] = channelBlock(c);
+      device.run({ shader: 'norm', entry: 'channel_moments', workgroup: [cb, cbRows], constants: { C: c } }, [P, moments, x], [Math.ceil(c / cb) * cb, cbRows, n]);
+    }
     device.run(
       { shader: 'norm', entry: 'bn_combine_moments', workgroup: [64], constants: { C: c, UPDATE_RUNNING: +(opts.updateRunningStats ?? true) } },
       [P, state.runningMean, mean, rstd, moments, state.runningVar, state.numBatchesTracked],
@@ -87,23 +101,58 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
     device.run({ shader: 'norm', entry: 'bn_eval_stats', workgroup: [64], constants: { C: c } }, [P, state.runningMean, mean, rstd, state.runningVar], [c]);
   }
   const y = Tensor.empty(device, x.shape);
-  device.run({ shader: 'norm', entry: 'bn_normalize', workgroup: [256], constants: { C: c } }, [P, y, mean, rstd, x, gamma, beta], [x.size]);
+  device.run(
+    { shader: 'norm', entry: vec4 ? 'bn_normalize4' : 'bn_normalize', workgroup: [256], constants: { C: c, RELU: +relu } },
+    [P, y, mean, rstd, x, gamma, beta],
+    [elementwise],
+  );
 
   record(op, [x, gamma, beta], y, (gy) => {
     if (gy.shape.some((d, i) => d !== x.shape[i])) throw new Error(`${op} backward: gradient ${shapeText(gy.shape)} for input ${shapeText(x.shape)}`);
-    // dbeta = sum gy and dgamma = sum gy * xhat; training's dL/dx needs both as well.
-    const { gbeta, ggamma } = channelGradSums(gy, x, mean, rstd, { perChannel: true });
+    // The gradient reaching the norm, masked by the fused ReLU's output y > 0 inside the kernels.
+    const mask = relu ? y : gy;
+    // Per-sample partial sums of dL/dy and dL/dy * xhat; summed over samples they are dbeta and dgamma, which
+    // training's dL/dx needs as well.
+    const partials = Tensor.empty(device, [2, n, c]);
+    if (vec4Reductions) {
+      device.run({ shader: 'norm', entry: 'bn_grad_partials4', workgroup: [1, rows], constants: { C: c, RELU: +relu } }, [P, partials, mean, rstd, x, gy, mask], [1, rows, n]);
+    } else {
+      const [cb, cbRows] = channelBlock(c);
+      device.run(
+        { shader: 'norm', entry: 'channel_grad_partials', workgroup: [cb, cbRows], constants: { C: c, RELU: +relu, PER_CHANNEL: 1 } },
+        [P, partials, mean, rstd, x, gy, mask],
+        [Math.ceil(c / cb) * cb, cbRows, n],
+      );
+    }
+    const gbeta = Tensor.empty(device, [c]);
+    const ggamma = Tensor.empty(device, [c]);
+    const coef = Tensor.empty(device, [4, c]);
+    device.run(
+      { shader: 'norm', entry: 'bn_sum_samples', workgroup: [64], constants: { C: c, TRAINING: +training } },
+      [P, gbeta, ggamma, partials, gamma, mean, rstd, coef],
+      [c],
+    );
+    partials.dispose();
     let gx: Tensor | null = null;
     if (x.requiresGrad) {
       gx = Tensor.empty(device, x.shape);
       device.run(
-        { shader: 'norm', entry: 'bn_backward_x', workgroup: [256], constants: { C: c, TRAINING: +training } },
-        [P, gx, mean, rstd, x, gy, gbeta, gamma, ggamma],
-        [x.size],
+        { shader: 'norm', entry: vec4 ? 'bn_backward_x4' : 'bn_backward_x', workgroup: [256], constants: { C: c, RELU: +relu } },
+        [P, gx, coef, x, gy, mask],
+        [elementwise],
       );
     }
+    coef.dispose();
     return [gx, ggamma, gbeta];
   });
   if (!y.node) mean.dispose(), rstd.dispose();
   return y;
 }
+
+/** BatchNorm2d on NHWC: per-channel statistics over N, H, W (the batch's in training, the running ones in eval). */
+export const batchNorm = (x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNormState, opts: BatchNormOptions): Tensor =>
+  batchNormOp(x, gamma, beta, state, opts, false);
+
+/** relu(batchNorm(x)) with the ReLU fused into the normalise pass and its mask into the backward's kernels. */
+export const batchNormRelu = (x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNormState, opts: BatchNormOptions): Tensor =>
+  batchNormOp(x, gamma, beta, state, opts, true);

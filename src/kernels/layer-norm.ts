@@ -18,9 +18,8 @@ const shapeText = (s: readonly number[]) => `[${s.join(', ')}]`;
  * were 2-4x faster than 256 on llvmpipe (layer norm forward and backward, [32, 32..8, 32..8, 8..32]).
  * A GPU wants 256 lanes to hide memory latency.
  */
-function sampleRows(device: Device): number {
-  const software = device.info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(device.info.description);
-  return software ? 16 : 256;
+export function sampleRows(device: Device): number {
+  return device.isSoftware ? 16 : 256;
 }
 
 /** Channels per workgroup of a per-(sample, channel) reduction: up to 16 adjacent channels, the other lanes on pixels. */

@@ -6,7 +6,7 @@
  * the norm's backward). The unfused path composes the separate ops; it is the reference tests compare with.
  */
 import type { Tensor } from '../engine/tensor.js';
-import { type BatchNormState, batchNorm } from './batch-norm.js';
+import { type BatchNormState, batchNorm, batchNormRelu } from './batch-norm.js';
 import { conv2d, conv2dPair } from './conv2d.js';
 import { add, relu } from './elementwise.js';
 import { layerNorm, layerNormRelu } from './layer-norm.js';
@@ -36,11 +36,8 @@ const SAME = { padding: 'same' as const };
 
 function normalise(pre: Tensor, norm: CellNorm, fuseRelu: boolean): Tensor {
   if (norm.kind === 'layer') return fuseRelu ? layerNormRelu(pre, norm.gamma, norm.beta) : relu(layerNorm(pre, norm.gamma, norm.beta));
-  const y = batchNorm(pre, norm.gamma, norm.beta, norm.state, {
-    training: norm.training,
-    updateRunningStats: norm.updateRunningStats ?? true,
-  });
-  return relu(y);
+  const opts = { training: norm.training, updateRunningStats: norm.updateRunningStats ?? true };
+  return fuseRelu ? batchNormRelu(pre, norm.gamma, norm.beta, norm.state, opts) : relu(batchNorm(pre, norm.gamma, norm.beta, norm.state, opts));
 }
 
 export function recurrentCell(inputs: CellInputs, w: CellWeights, norm: CellNorm, opts: { unfused?: boolean } = {}): Tensor {

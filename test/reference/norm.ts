@@ -92,3 +92,27 @@ export function updateRunningRef(
   }
   running.batches++;
 }
+
+/**
+ * The analytic backward of BatchNorm2d in training mode (optionally followed by a ReLU, whose output masks
+ * dL/dy), for shapes too large for finite differences: dbeta = sum g, dgamma = sum g * xhat and
+ * dL/dx = gamma * rstd * (g - (dbeta + xhat * dgamma) / M), sums over the channel's M = N*H*W values.
+ */
+export function batchNormBackwardRef(
+  gy: Float64Array, x: Float64Array, s: NormShape, gamma: Float64Array, beta: Float64Array, eps = 1e-5, relu = false,
+): { y: Float64Array; gx: Float64Array; ggamma: Float64Array; gbeta: Float64Array } {
+  const { mean, varBiased } = channelStatsRef(x, s);
+  const rstd = varBiased.map((v) => 1 / Math.sqrt(v + eps));
+  const xhat = x.map((v, i) => (v - mean[i % s.c]) * rstd[i % s.c]);
+  const y = xhat.map((v, i) => (relu ? Math.max(0, v * gamma[i % s.c] + beta[i % s.c]) : v * gamma[i % s.c] + beta[i % s.c]));
+  const g = gy.map((v, i) => (relu && !(y[i] > 0) ? 0 : v));
+  const ggamma = new Float64Array(s.c);
+  const gbeta = new Float64Array(s.c);
+  g.forEach((v, i) => ((ggamma[i % s.c] += v * xhat[i]), (gbeta[i % s.c] += v)));
+  const m = s.n * s.hw;
+  const gx = g.map((v, i) => {
+    const c = i % s.c;
+    return gamma[c] * rstd[c] * (v - (gbeta[c] + xhat[i] * ggamma[c]) / m);
+  });
+  return { y, gx, ggamma, gbeta };
+}
