@@ -35,7 +35,7 @@ const NX: u32 = (TM - 1u) * SW + max(KW0, KW1); // input columns a segment reads
 const NB: u32 = VEC * TN4; // weight vec4s one (tap, VEC channels) step reads
 
 @group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<WT>; // vec4s as the weight rows: [.., Cout]
 @group(0) @binding(2) var<storage, read> x0: array<XT>;
 @group(0) @binding(3) var<storage, read> w0: array<WT>;
 @group(0) @binding(4) var<storage, read> x1: array<XT>;
@@ -150,17 +150,39 @@ fn accumulate(s: u32, acc: ptr<function, array<vec4f, TM * TN4>>, lane: u32, n: 
   accumulate(0u, &acc, {{LANE}}, n, oh, ow0, n0);
   accumulate(1u, &acc, {{LANE}}, n, oh, ow0, n0);
   if (seg_id >= p.segs) { return; }
+  // The bias of this thread's columns, loaded once rather than per pixel.
+  var bv: array<vec4f, TN4>;
+  if (HAS_BIAS) {
+    for (var j = 0u; j < TN4; j++) {
+      for (var c = 0u; c < 4u; c++) {
+        let co = n0 + j * 4u + c;
+        if (co < p.cout) { bv[j][c] = bias[co]; }
+      }
+    }
+  }
   for (var i = 0u; i < TM; i++) {
     let ow = ow0 + i;
     if (ow >= p.wo) { continue; }
     let out = (r * p.wo + ow) * p.cout;
+{{YV}}    if (WT_VEC) {
+{{YV}}      // One vec4 store per 4 channels: with few input channels the stores are a large share of the work.
+{{YV}}      for (var j = 0u; j < TN4; j++) {
+{{YV}}        let co = n0 + j * 4u;
+{{YV}}        if (co < p.cout) {
+{{YV}}          var v = acc[i * TN4 + j];
+{{YV}}          if (HAS_BIAS) { v += bv[j]; }
+{{YV}}          y[(out + co) / 4u] = WT(v);
+{{YV}}        }
+{{YV}}      }
+{{YV}}      continue;
+{{YV}}    }
     for (var j = 0u; j < TN4; j++) {
       for (var c = 0u; c < 4u; c++) {
         let co = n0 + j * 4u + c;
         if (co < p.cout) {
           var v = acc[i * TN4 + j][c];
-          if (HAS_BIAS) { v += bias[co]; }
-          y[out + co] = v;
+          if (HAS_BIAS) { v += bv[j][c]; }
+          y[out + co] = WT(v);
         }
       }
     }

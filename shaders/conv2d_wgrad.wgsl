@@ -9,12 +9,15 @@
 // The output pixels (the GEMM's K axis) are huge and dW is small, so rows are split across workgroups
 // (split-K, grid z): split z sums its chunk of output rows into partial[z]; the host sums the partials
 // (reduce.ts). All lanes walk the same pixels, so each pixel's dY row is the same for every lane: with
-// subgroups (SG lines) lanes load one vec4 each and share them by broadcast. Every access is bounds-checked.
+// subgroups (SG lines) lanes load one vec4 each and share them by broadcast. With very few threads (Cin = 1: kh
+// of them) most SIMD lanes would idle, so the splits run along the lanes as well (LANE_SPLIT, no subgroups).
+// Every access is bounds-checked.
 
 struct P {
   rows: u32, cout: u32, out_rows: u32, chunk: u32, // rows = kh * Cin / VEC threads; out_rows = N * Ho; chunk = output rows per split
   cin: u32, h: u32, w: u32, ho: u32,
   wo: u32, sh: u32, pt: i32, pl: i32,
+  lane_splits: u32, pad0: u32, pad1: u32, pad2: u32, // lane_splits > 1: lanes also run over splits (no subgroups)
 }
 
 alias XT = {{X_TYPE}};
@@ -65,13 +68,17 @@ fn read_dy(q: u32, n0: u32, lane: u32) -> array<vec4f, TN4> {
 
 @compute @workgroup_size(WG) fn wgrad(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id) wg: vec3u{{SG_PARAM}}) {
   // Threads past the last row compute a clamped copy (subgroup operations need every lane) and store nothing.
+  // With lane_splits > 1 (few rows: Cin = 1 has kh threads) thread t runs row t % rows of split
+  // wg.z + t / rows, so that the SIMD lanes are not mostly idle.
   let r_id = wg.x * WG + lid3.x;
-  let r = min(r_id, p.rows - 1u);
+  let t = min(r_id, p.rows * p.lane_splits - 1u);
+  let r = t % p.rows;
+  let split = wg.z{{LANE_SPLIT}}; // ' + t / p.rows' only without subgroups: it would break their uniformity
   let cinv = p.cin / VEC;
   let ky = r / cinv;
   let cv = r % cinv;
   let n0 = wg.y * TN4 * 4u;
-  let row_begin = wg.z * p.chunk;
+  let row_begin = split * p.chunk;
   let row_end = min(row_begin + p.chunk, p.out_rows);
 
   var acc: array<vec4f, KW * VEC * TN4>;
@@ -114,8 +121,8 @@ fn read_dy(q: u32, n0: u32, lane: u32) -> array<vec4f, TN4> {
     }
   }
 
-  if (r_id >= p.rows) { return; }
-  let out = wg.z * KW * p.rows * VEC * p.cout;
+  if (r_id >= p.rows * p.lane_splits) { return; }
+  let out = split * KW * p.rows * VEC * p.cout;
   for (var kx = 0u; kx < KW; kx++) {
     for (var cc = 0u; cc < VEC; cc++) {
       let row = (ky * KW + kx) * p.cin + cv * VEC + cc;

@@ -168,7 +168,7 @@ describe('conv2d shape matrix against the reference', () => {
     CONV_TILES.software = {
       forward: { wg: 8, outputs: 8, tn: 4, subgroups: false },
       dgrad: { wg: 8, tm: 3, tn: 8, bk: 12, subgroups: false },
-      wgrad: { wg: 16, outputs: 12, tn: 4, subgroups: false, minChunk: 16, maxSplits: 5 },
+      wgrad: { wg: 16, outputs: 12, tn: 4, subgroups: false, minChunk: 16, maxSplits: 5, laneSplitBelow: 1000 },
     };
     try {
       const d = await device();

@@ -45,7 +45,9 @@ export interface ConvGeometry {
  * thread owns a run of pixels of one output row by tn output columns (a multiple of 4, narrowed to the
  * channel count), pixels = outputs / tn, balanced over the row. wgrad: a thread owns one kernel row's taps
  * by VEC input channels by tn columns, tn cut so that kw * VEC * tn <= outputs; output rows are split into at
- * most maxSplits chunks of at least minChunk pixels. dgrad (strided convs only): tm pixels, bk staged K rows.
+ * most maxSplits chunks of at least minChunk pixels; with under laneSplitBelow threads (kh * Cin / VEC:
+ * 3 for Cin 1, 6 for Cin 8) the chunks also run along the lanes. dgrad (strided convs only): tm pixels, bk
+ * staged K rows.
  * The accumulator budgets keep the unrolled inner loops small enough for the compiler to keep them in
  * registers (on llvmpipe 128 forward accumulators fell 5-10x slower than 64).
  * `software` is measured on llvmpipe (bench/conv-kernels.ts); others fall back to it until measured.
@@ -53,22 +55,20 @@ export interface ConvGeometry {
 export interface ConvTiles {
   forward: { wg: number; outputs: number; tn: number; subgroups: boolean };
   dgrad: { wg: number; tm: number; tn: number; bk: number; subgroups: boolean };
-  wgrad: { wg: number; outputs: number; tn: number; subgroups: boolean; minChunk: number; maxSplits: number };
+  wgrad: { wg: number; outputs: number; tn: number; subgroups: boolean; minChunk: number; maxSplits: number; laneSplitBelow: number };
 }
 
 export const CONV_TILES: Record<string, ConvTiles> = {
   software: {
     forward: { wg: 64, outputs: 64, tn: 16, subgroups: true },
     dgrad: { wg: 64, tm: 4, tn: 16, bk: 128, subgroups: true },
-    wgrad: { wg: 64, outputs: 192, tn: 16, subgroups: true, minChunk: 1024, maxSplits: 64 },
+    wgrad: { wg: 64, outputs: 192, tn: 16, subgroups: true, minChunk: 1024, maxSplits: 64, laneSplitBelow: 8 },
   },
 };
 
 /** The tile table for a device: per adapter kind, falling back to the software table. */
 export function convTiles(device: Device): ConvTiles {
-  const kind = device.info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(device.info.description)
-    ? 'software'
-    : device.info.vendor;
+  const kind = device.isSoftware ? 'software' : device.info.vendor;
   return CONV_TILES[kind] ?? CONV_TILES.software;
 }
 
@@ -176,7 +176,7 @@ function forwardKernel(op: string, sources: { x: Tensor; w: Tensor; g: ConvGeome
     workgroup: [t.wg],
     constants: { HAS_BIAS: bias ? 1 : 0, WT_VEC: g0.cout % 4 === 0 ? 1 : 0 },
     defines: {
-      X_TYPE: vec === 4 ? 'vec4f' : 'f32', W_TYPE: g0.cout % 4 === 0 ? 'vec4f' : 'f32',
+      X_TYPE: vec === 4 ? 'vec4f' : 'f32', W_TYPE: g0.cout % 4 === 0 ? 'vec4f' : 'f32', YV: g0.cout % 4 === 0 ? '' : '//', // vec4 stores
       VEC: vec, TM: tm, TN4: tn / 4, KW0: g0.kw, KW1: s1?.g.kw ?? 0, SW: g0.sw, WG: t.wg,
       ...subgroupDefines(device, t.subgroups),
     },
@@ -272,11 +272,16 @@ export function conv2dBackwardWeight(gy: Tensor, x: Tensor, g: ConvGeometry): Te
   const q = outRows * g.wo;
   const splits = Math.max(1, Math.min(t.maxSplits, Math.floor(q / t.minChunk), outRows));
   const chunk = Math.ceil(outRows / splits);
+  const zs = Math.ceil(outRows / chunk);
+  // Few threads (Cin = 1: kh of them; Cin = 8: 2 * kh) would leave most SIMD lanes idle: lay the splits along the lanes too
+  // (each lane then walks its own pixels, so no subgroup sharing of dY).
+  const laneSplits = threads < t.laneSplitBelow ? zs : 1;
+  const lanes = threads * laneSplits;
   // M (kh * Cin / VEC threads) is small: take the workgroup size (8 to the table's, powers of two)
   // that leaves the fewest lanes idle.
   const wg = [8, 16, 32, 64, 128, 256].filter((n) => n <= t.wg)
-    .reduce((best, n) => (Math.ceil(threads / n) * n <= Math.ceil(threads / best) * best ? n : best), 8);
-  const groupsM = Math.ceil(threads / wg);
+    .reduce((best, n) => (Math.ceil(lanes / n) * n <= Math.ceil(lanes / best) * best ? n : best), 8);
+  const groupsM = Math.ceil(lanes / wg);
   const kernel: Kernel = {
     shader: 'conv2d_wgrad',
     entry: 'wgrad',
@@ -284,18 +289,18 @@ export function conv2dBackwardWeight(gy: Tensor, x: Tensor, g: ConvGeometry): Te
     constants: { DT_VEC: g.cout % 4 === 0 ? 1 : 0 },
     defines: {
       X_TYPE: vec === 4 ? 'vec4f' : 'f32', DY_TYPE: g.cout % 4 === 0 ? 'vec4f' : 'f32',
-      VEC: vec, TN4: tn / 4, KW: g.kw, SW: g.sw, WG: wg,
-      ...subgroupDefines(device, t.subgroups),
+      VEC: vec, TN4: tn / 4, KW: g.kw, SW: g.sw, WG: wg, LANE_SPLIT: laneSplits > 1 ? ' + t / p.rows' : '',
+      ...subgroupDefines(device, t.subgroups && laneSplits === 1),
     },
   };
-  const p = params().u(threads, g.cout, outRows, chunk, g.cin, g.h, g.w, g.ho, g.wo, g.sh).i(g.pt, g.pl);
-  const grid: [number, number, number] = [groupsM * wg, Math.ceil(g.cout / tn), Math.ceil(outRows / chunk)];
-  if (grid[2] === 1) {
+  const p = params().u(threads, g.cout, outRows, chunk, g.cin, g.h, g.w, g.ho, g.wo, g.sh).i(g.pt, g.pl).u(laneSplits, 0, 0, 0);
+  const grid: [number, number, number] = [groupsM * wg, Math.ceil(g.cout / tn), zs / laneSplits];
+  if (zs === 1) {
     const dw = Tensor.empty(device, [g.kh, g.kw, g.cin, g.cout]);
     device.run(kernel, [p, dw, x, gy], grid);
     return dw;
   }
-  const partial = Tensor.empty(device, [grid[2], g.kh * g.kw * g.cin * g.cout]);
+  const partial = Tensor.empty(device, [zs, g.kh * g.kw * g.cin * g.cout]);
   device.run(kernel, [p, partial, x, gy], grid);
   const sum = sumRows(partial);
   partial.dispose();
