@@ -164,9 +164,8 @@ fn grad_out(i: u32) -> f32 {
 @group(0) @binding(2) var<storage, read_write> ggamma: array<f32>;
 @group(0) @binding(3) var<storage, read> partials_in: array<f32>;
 
-@compute @workgroup_size(WG_X) fn sum_samples(@builtin(global_invocation_id) gid: vec3u) {
-  let ch = gid.x;
-  if (ch >= C) { return; }
+// (dbeta, dgamma) of channel ch: the per-sample partials summed in a fixed order (deterministic).
+fn sum_partials(ch: u32) -> vec2f {
   var a = 0.0;
   var b = 0.0;
   for (var n = 0u; n < p.n; n++) {
@@ -175,6 +174,13 @@ fn grad_out(i: u32) -> f32 {
   }
   gbeta[ch] = a;
   ggamma[ch] = b;
+  return vec2f(a, b);
+}
+
+@compute @workgroup_size(WG_X) fn sum_samples(@builtin(global_invocation_id) gid: vec3u) {
+  let ch = gid.x;
+  if (ch >= C) { return; }
+  sum_partials(ch);
 }
 
 // ---- layer norm on vec4s (C % 4 == 0): ln_forward4, ln_backward_x4, ln_backward4 ----
@@ -479,14 +485,9 @@ fn vec4_stride() -> u32 {
 @compute @workgroup_size(WG_X) fn bn_sum_samples(@builtin(global_invocation_id) gid: vec3u) {
   let ch = gid.x;
   if (ch >= C) { return; }
-  var a = 0.0;
-  var b = 0.0;
-  for (var n = 0u; n < p.n; n++) {
-    a += partials_in[n * C + ch];
-    b += partials_in[(p.n + n) * C + ch];
-  }
-  gbeta[ch] = a;
-  ggamma[ch] = b;
+  let ab = sum_partials(ch);
+  let a = ab.x;
+  let b = ab.y;
   let r = bn_rstd[ch];
   let k = bn_gamma[ch] * r;
   coef_out[ch] = k;
