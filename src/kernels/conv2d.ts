@@ -8,7 +8,7 @@
  */
 import { params, type Device } from '../engine/device.js';
 import type { Kernel } from '../engine/shaders.js';
-import { record } from '../engine/tape.js';
+import { keep, record } from '../engine/tape.js';
 import { Tensor } from '../engine/tensor.js';
 import { sumRows } from './reduce.js';
 
@@ -201,14 +201,20 @@ function forwardKernel(op: string, sources: { x: Tensor; w: Tensor; g: ConvGeome
 function stride1BackwardInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   const device = gy.device;
   const n = g.kh * g.kw * g.cin * g.cout;
-  const wf = Tensor.empty(device, [g.kh, g.kw, g.cout, g.cin]);
-  device.run({ shader: 'conv2d_flip', entry: 'flip', workgroup: [64] }, [params().u(n, g.kh, g.kw, g.cin, g.cout, 0, 0, 0), wf, w], [n]);
+  // Inside backward() the weight is the same at every time step: flip it once per pass.
+  const cache = device.backwardCache;
+  let wf = cache?.get(w) as Tensor | undefined;
+  if (!wf) {
+    wf = Tensor.empty(device, [g.kh, g.kw, g.cout, g.cin]);
+    device.run({ shader: 'conv2d_flip', entry: 'flip', workgroup: [64] }, [params().u(n, g.kh, g.kw, g.cin, g.cout, 0, 0, 0), wf, w], [n]);
+    cache?.set(w, keep(wf));
+  }
   const gf: ConvGeometry = {
     batch: g.batch, h: g.ho, w: g.wo, cin: g.cout, kh: g.kh, kw: g.kw, cout: g.cin, sh: 1, sw: 1,
     pt: g.kh - 1 - g.pt, pb: g.kh - 1 - g.pb, pl: g.kw - 1 - g.pl, pr: g.kw - 1 - g.pr, ho: g.h, wo: g.w,
   };
   const dx = forwardKernel('conv2dBackwardInput', [{ x: gy, w: wf, g: gf }], undefined);
-  wf.dispose();
+  if (!cache) wf.dispose();
   return dx;
 }
 
