@@ -115,6 +115,19 @@ describe('the train command refuses bad input', () => {
       return { code: err.code, stderr: err.stderr };
     }
   };
+  it('trains the tiny preset on the procedural faces end to end and writes summary.json', async () => {
+    const out = join(tmp(), 'run');
+    const r = await cli('--steps', '2', '--preset', 'tiny', '--no-progress', '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+    expect(summary.steps).toBe(2);
+    expect(summary.classes).toBe(PRESETS.tiny.identities);
+    expect(summary.chance).toBeCloseTo(1 / PRESETS.tiny.identities, 12);
+    expect(summary.val_accuracy_by_step).toHaveLength(2);
+    expect(summary.preset).toBe('tiny');
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    expect(config.data).toMatchObject({ kind: 'procedural-faces', identities: PRESETS.tiny.identities });
+  });
   it('--steps 0, --lr -1, --batch abc', async () => {
     for (const [args, msg] of [
       [['--steps', '0'], /--steps must be an integer in \[1, 256\], got "0"/],
