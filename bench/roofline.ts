@@ -1,7 +1,7 @@
 /**
  * The adapter's own roofline, measured on unroll's device in the same run as the suites: the FMA peak
  * (shaders/roofline.wgsl `fma_peak`: 8 independent vec4 FMA chains per thread, workgroup 64) and the copy
- * bandwidth (shaders/bandwidth.wgsl `copy`: one vec4 per thread). Each is the median of several
+ * bandwidth (shaders/roofline.wgsl `copy`: one vec4 per thread). Each is the median of several
  * dispatches, each awaited to completion, sized so one dispatch takes ~50 ms or more.
  */
 import { type Device, params } from '../src/engine/device.js';
@@ -52,9 +52,9 @@ export async function copyBandwidth(device: Device, reps = 7): Promise<number> {
   const n = bytes / 16;
   const src = Tensor.empty(device, [n * 4]);
   const dst = Tensor.empty(device, [n * 4]);
-  const k = { shader: 'bandwidth', entry: 'copy', workgroup: [256] as [number] };
+  const k = { shader: 'roofline', entry: 'copy', workgroup: [256] as [number] };
   try {
-    const P = params().u(n);
+    const P = params().u(0, n);
     const run = () => device.run(k, [P, dst, src], [n]);
     await timeDispatch(device, run, 2);
     const median = await timeDispatch(device, run, reps);

@@ -46,17 +46,18 @@ override INCLUDE_PAD: bool = true;
 
 fn index(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * WG_X; }
 
-// Splits a flat NHWC index into (n, row, col, channel) for images of `rows` x `cols`.
-fn unflatten(i: u32, rows: u32, cols: u32) -> vec4u {
-  let ch = i % C;
-  let pix = i / C;
+// Splits a flat NHWC index into (n, row, col, channel) for images of `rows` x `cols` x `chans`
+// (C, or C4 for the vec4 kernels).
+fn unflatten(i: u32, rows: u32, cols: u32, chans: u32) -> vec4u {
+  let ch = i % chans;
+  let pix = i / chans;
   return vec4u(pix / (rows * cols), (pix / cols) % rows, pix % cols, ch);
 }
 
 @compute @workgroup_size(WG_X) fn max_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = index(gid, nwg);
   if (i >= p.total) { return; }
-  let o = unflatten(i, OH, OW);
+  let o = unflatten(i, OH, OW, C);
   let y0 = i32(o.y * SH) - i32(PH);
   let x0 = i32(o.z * SW) - i32(PW);
   var best = 0.0;
@@ -90,7 +91,7 @@ fn covering(i: u32, k: u32, s: u32, pad: u32, n_out: u32) -> vec2i {
 @compute @workgroup_size(WG_X) fn max_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = index(gid, nwg);
   if (i >= p.total) { return; }
-  let e = unflatten(i, H, W);
+  let e = unflatten(i, H, W, C);
   let me = i32(e.y * W + e.z);
   let ry = covering(e.y, KH, SH, PH, OH);
   let rx = covering(e.z, KW, SW, PW, OW);
@@ -113,16 +114,10 @@ override C4: u32 = C / 4u;
 @group(0) @binding(2) var<storage, read_write> argmax4: array<vec4i>;
 @group(0) @binding(3) var<storage, read> x4: array<vec4f>;
 
-fn unflatten4(i: u32, rows: u32, cols: u32) -> vec4u {
-  let ch = i % C4;
-  let pix = i / C4;
-  return vec4u(pix / (rows * cols), (pix / cols) % rows, pix % cols, ch);
-}
-
 @compute @workgroup_size(WG_X) fn max_forward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = index(gid, nwg);
   if (i >= p.total) { return; }
-  let o = unflatten4(i, OH, OW);
+  let o = unflatten(i, OH, OW, C4);
   let y0 = i32(o.y * SH) - i32(PH);
   let x0 = i32(o.z * SW) - i32(PW);
   var best = vec4f(0.0);
@@ -150,7 +145,7 @@ fn unflatten4(i: u32, rows: u32, cols: u32) -> vec4u {
 @compute @workgroup_size(WG_X) fn max_backward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = index(gid, nwg);
   if (i >= p.total) { return; }
-  let e = unflatten4(i, H, W);
+  let e = unflatten(i, H, W, C4);
   let me = vec4i(i32(e.y * W + e.z));
   let ry = covering(e.y, KH, SH, PH, OH);
   let rx = covering(e.z, KW, SW, PW, OW);
@@ -180,7 +175,7 @@ fn divisor(oy: u32, ox: u32) -> f32 {
 @compute @workgroup_size(WG_X) fn avg_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = index(gid, nwg);
   if (i >= p.total) { return; }
-  let o = unflatten(i, OH, OW);
+  let o = unflatten(i, OH, OW, C);
   let y0 = i32(o.y * SH) - i32(PH);
   let x0 = i32(o.z * SW) - i32(PW);
   var s = 0.0;
@@ -195,7 +190,7 @@ fn divisor(oy: u32, ox: u32) -> f32 {
 @compute @workgroup_size(WG_X) fn avg_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = index(gid, nwg);
   if (i >= p.total) { return; }
-  let e = unflatten(i, H, W);
+  let e = unflatten(i, H, W, C);
   let ry = covering(e.y, KH, SH, PH, OH);
   let rx = covering(e.z, KW, SW, PW, OW);
   var s = 0.0;

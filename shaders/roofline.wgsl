@@ -5,6 +5,8 @@ struct P { iters: u32, n: u32, seed: f32, pad: f32 }
 
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dst: array<vec4f>;
+@group(0) @binding(2) var<storage, read> src: array<vec4f>;
 
 override WG_X: u32 = 64;
 
@@ -32,4 +34,11 @@ override WG_X: u32 = 64;
   }
   let t = (a0 + a1) + (a2 + a3) + (a4 + a5) + (a6 + a7);
   if (gid.x < p.n) { out[gid.x] = t.x + t.y + t.z + t.w; }
+}
+
+// The adapter's practical memory bandwidth: each thread copies one vec4 (16 bytes read, 16 written)
+// of p.n from src to dst. A 1-D grid over 65535 workgroups folds into y.
+@compute @workgroup_size(WG_X) fn copy(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG_X;
+  if (i < p.n) { dst[i] = src[i]; }
 }

@@ -79,20 +79,27 @@ function mlp(d: Device, seed: number) {
   return { ps, forward };
 }
 
-describe('training', () => {
-  it('an MLP drives a non-linear toy problem to near-zero loss; the pool returns to its starting live bytes', async () => {
-    const d = await device();
-    const data = rings(64, 5);
-    const x = Tensor.from(d, data.x, [64, 2]);
-    const y = Tensor.from(d, data.y, [64], 'i32');
-    const net = mlp(d, 11);
-    const opt = new Adam(net.ps, { lr: 0.02 });
-    const step = () => tidy(d, () => {
+/** Inputs, an MLP, Adam, and one training step (loss, backward, update) returning the loss. */
+function mlpTraining(d: Device, data: { x: Float32Array; y: Int32Array }, seed: number, lr: number) {
+  const n = data.y.length;
+  const x = Tensor.from(d, data.x, [n, 2]);
+  const y = Tensor.from(d, data.y, [n], 'i32');
+  const net = mlp(d, seed);
+  const opt = new Adam(net.ps, { lr });
+  const step = () =>
+    tidy(d, () => {
       const loss = softmaxCrossEntropy(net.forward(x), y);
       backward(loss);
       opt.step();
       return loss;
     });
+  return { x, y, net, opt, step };
+}
+
+describe('training', () => {
+  it('an MLP drives a non-linear toy problem to near-zero loss; the pool returns to its starting live bytes', async () => {
+    const d = await device();
+    const { x, y, net, opt, step } = mlpTraining(d, rings(64, 5), 11, 0.02);
     const first = step();
     const firstLoss = await first.item();
     first.dispose();
@@ -117,16 +124,7 @@ describe('training', () => {
     const d = await device();
     const data = rings(32, 9);
     const run = async (captured: boolean) => {
-      const x = Tensor.from(d, data.x, [32, 2]);
-      const y = Tensor.from(d, data.y, [32], 'i32');
-      const net = mlp(d, 4);
-      const opt = new Adam(net.ps, { lr: 0.01 });
-      const step = () => tidy(d, () => {
-        const loss = softmaxCrossEntropy(net.forward(x), y);
-        backward(loss);
-        opt.step();
-        return loss;
-      });
+      const { x, y, net, opt, step } = mlpTraining(d, data, 4, 0.01);
       let dispatchesPerStep = 0;
       if (captured) {
         const { result: loss, graph } = capture(d, step);
