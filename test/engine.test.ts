@@ -8,6 +8,7 @@ import { linear, matmul } from '../src/kernels/matmul.js';
 import { softmaxCrossEntropy } from '../src/kernels/cross-entropy.js';
 import { sum } from '../src/kernels/reduce.js';
 import type { Device } from '../src/engine/device.js';
+import { paceDawnEvents, pacingStats } from '../src/engine/webgpu.js';
 import { expectClose, randn, rng, useDevice } from './helpers.js';
 import { adamRef, sgdRef } from './reference/optim.js';
 
@@ -185,6 +186,37 @@ describe('autograd', () => {
     expect(Array.from(await kept.readF32())).toEqual([2, 4]);
     kept.dispose(), a.dispose();
     expect(d.pool.liveBytes).toBe(live - 8);
+  });
+});
+
+describe('waiting for the GPU', () => {
+  it('paced waits route Dawn\'s polls through the sleeper and leave other setImmediate calls alone', async () => {
+    const d = await device();
+    const was = paceDawnEvents(true);
+    try {
+      const x = Tensor.from(d, Float32Array.from({ length: 1 << 16 }, (_, i) => i % 251), [1 << 16]);
+      const polls = pacingStats.polls;
+      const y = tidy(d, () => {
+        let t = x;
+        for (let i = 0; i < 20; i++) t = add(t, x);
+        return t;
+      });
+      const v = await y.readF32();
+      y.dispose();
+      expect(v[300]).toBe(21 * (300 % 251));
+      // If a Dawn update changes how it waits, pacing silently stops: this is what catches it.
+      expect(pacingStats.polls).toBeGreaterThan(polls);
+      const seen = await new Promise<unknown[]>((resolve) => setImmediate((...args: unknown[]) => resolve(args), 1, 'two'));
+      expect(seen).toEqual([1, 'two']);
+      paceDawnEvents(false);
+      const before = pacingStats.polls;
+      const z = add(x, x);
+      await z.readF32();
+      expect(pacingStats.polls).toBe(before);
+      z.dispose(), x.dispose();
+    } finally {
+      paceDawnEvents(was);
+    }
   });
 });
 

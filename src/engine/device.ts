@@ -7,7 +7,7 @@
  * (a dispatch inside a pass costs ~13 us on a software adapter, a submit 30-60 us). Host writes and
  * reads flush first, so queue order always equals program order.
  */
-import { create } from './webgpu.js';
+import { create, paceDawnEvents } from './webgpu.js';
 import { BufferPool } from './buffer-pool.js';
 import { type Kernel, kernelKey, specialise } from './shaders.js';
 
@@ -203,7 +203,10 @@ export class Device {
       features: [...adapter.features].map(String).sort(),
       limits,
     };
-    return new Device(gpu, adapter, device, info);
+    const dev = new Device(gpu, adapter, device, info);
+    // A software adapter runs shaders on the CPU cores that a busy-waiting host thread would take from it.
+    if (dev.isSoftware) paceDawnEvents(true);
+    return dev;
   }
 
   get limits(): GPUSupportedLimits {
