@@ -34,9 +34,22 @@ export function kernelKey(k: Kernel): string {
   return `${k.shader}:${k.entry}:${k.workgroup.join('x')}:${JSON.stringify(k.constants ?? {})}:${JSON.stringify(k.defines ?? {})}`;
 }
 
+/** Writes the text of template tokens that are unrolled code, from a kernel's other defines. */
+export type Generator = (defines: Record<string, string | number>) => Record<string, string>;
+const generators = new Map<string, Generator>();
+
+/**
+ * Registers the generator of a shader's unrolled-code tokens. It runs only when a pipeline is built, so the
+ * pipeline cache's key stays the short defines it is computed from.
+ */
+export function registerGenerator(shader: string, generate: Generator): void {
+  generators.set(shader, generate);
+}
+
 export function specialise(k: Kernel): { code: string; constants: Record<string, number> } {
   let code = shaderSource(k.shader);
-  for (const [name, value] of Object.entries(k.defines ?? {})) code = code.replaceAll(`{{${name}}}`, String(value));
+  const defines = { ...k.defines, ...generators.get(k.shader)?.(k.defines ?? {}) };
+  for (const [name, value] of Object.entries(defines)) code = code.replaceAll(`{{${name}}}`, String(value));
   const missing = code.match(/\{\{(\w+)\}\}/);
   if (missing) throw new Error(`shader ${k.shader}: template token {{${missing[1]}}} has no value`);
   const declared = new Set([...code.matchAll(/\boverride\s+(\w+)/g)].map((m) => m[1]));

@@ -7,7 +7,7 @@
  * bottom / right; 'valid' pads nothing; a number pads every side; [top, bottom, left, right] is explicit.
  */
 import { params, type Device } from '../engine/device.js';
-import type { Kernel } from '../engine/shaders.js';
+import { type Kernel, registerGenerator } from '../engine/shaders.js';
 import { keep, record } from '../engine/tape.js';
 import { Tensor } from '../engine/tensor.js';
 import { sumRows } from './reduce.js';
@@ -60,7 +60,7 @@ export interface ConvTiles {
 
 export const CONV_TILES: Record<string, ConvTiles> = {
   software: {
-    forward: { wg: 64, outputs: 64, tn: 16, subgroups: true },
+    forward: { wg: 64, outputs: 384, tn: 16, subgroups: true },
     dgrad: { wg: 64, tm: 4, tn: 16, bk: 128, subgroups: true },
     wgrad: { wg: 64, outputs: 192, tn: 16, subgroups: true, minChunk: 1024, maxSplits: 64, laneSplitBelow: 8 },
   },
@@ -154,6 +154,84 @@ function subgroupDefines(device: Device, use: boolean): Record<string, string> {
     : { ENABLE: '', SG: '//', NOSG: '', SG_PARAM: '', LANE: '0u' };
 }
 
+/** The shape of one generated forward kernel: everything its unrolled body depends on. */
+interface ForwardShape {
+  vec: number;
+  tm: number;
+  tn4: number;
+  kw: [number, number];
+  sw: number;
+  subgroups: boolean;
+  /** The WGSL expression of the subgroup lane. */
+  lane: string;
+}
+
+/**
+ * The body of shaders/conv2d_forward.wgsl's entry point, unrolled for one ForwardShape: named accumulators
+ * a_i_j (pixel i, columns 4j .. 4j + 4), per source a runtime loop over kernel rows and channel groups whose
+ * body gathers the NX input columns once, fetches the KW * VEC * TN4 weight vec4s (by subgroup broadcast
+ * where available) and updates every accumulator with one chained FMA expression, then the stores.
+ */
+export function forwardBody(f: ForwardShape): string {
+  const { vec, tm, tn4, sw } = f;
+  const comp = ['x', 'y', 'z', 'w'];
+  const acc = (i: number, j: number) => `a_${i}_${j}`;
+  const out: string[] = [];
+  for (let i = 0; i < tm; i++) for (let j = 0; j < tn4; j++) out.push(`  var ${acc(i, j)} = vec4f(0.0);`);
+  for (const s of [0, 1]) {
+    const kw = f.kw[s];
+    if (kw === 0) continue;
+    const nx = (tm - 1) * sw + kw;
+    const q = kw * vec * tn4; // weight vec4s per step: b_q = w[k0 + kx * Cin + cc, n0 + 4j], q = (kx * VEC + cc) * TN4 + j
+    out.push(`  {`, `    let g = p.s${s};`, `    let cinv = g.cin / VEC;`,
+      `    let iy0 = i32(oh * g.sh) - g.pt;`, `    let ix0 = i32(ow0 * SW) - g.pl;`,
+      `    for (var ky = 0u; ky < g.kh; ky++) {`,
+      `      let ih = iy0 + i32(ky);`,
+      `      let row_ok = u32(ih) < g.h; // negative wraps to a huge u32`,
+      `      let row = i32((n * g.h + u32(ih)) * g.w);`);
+    for (let jx = 0; jx < nx; jx++) {
+      out.push(`      let ok_${jx} = row_ok && u32(ix0 + ${jx}) < g.w;`,
+        `      let col_${jx} = select(0u, u32(row + ix0 + ${jx}) * cinv, ok_${jx});`);
+    }
+    out.push(`      for (var c = 0u; c < cinv; c++) {`, `        let k0 = ky * ${kw}u * g.cin + c * VEC;`);
+    for (let jx = 0; jx < nx; jx++) out.push(`        let x_${jx} = select(vec4f(0.0), load_x(${s}u, col_${jx} + c), ok_${jx});`);
+    const wAt = (qq: string) => `load_w(${s}u, k0 + (${qq} / ${vec * tn4}u) * g.cin + (${qq} / ${tn4}u) % VEC, n0 + (${qq} % ${tn4}u) * 4u)`;
+    if (f.subgroups) {
+      for (let h = 0; h < q; h += 8) {
+        out.push(`        let wl_${h} = ${wAt(`min(${h}u + ${f.lane}, ${q - 1}u)`)};`);
+        for (let l = 0; l < 8 && h + l < q; l++) out.push(`        let b_${h + l} = subgroupBroadcast(wl_${h}, ${l}u);`);
+      }
+    } else {
+      for (let qq = 0; qq < q; qq++) out.push(`        let b_${qq} = ${wAt(`${qq}u`)};`);
+    }
+    for (let i = 0; i < tm; i++) {
+      for (let j = 0; j < tn4; j++) {
+        let e = acc(i, j);
+        for (let kx = 0; kx < kw; kx++) {
+          for (let cc = 0; cc < vec; cc++) e = `fma(vec4f(x_${i * sw + kx}.${comp[cc]}), b_${(kx * vec + cc) * tn4 + j}, ${e})`;
+        }
+        out.push(`        ${acc(i, j)} = ${e};`);
+      }
+    }
+    out.push(`      }`, `    }`, `  }`);
+  }
+  out.push(`  if (seg_id >= p.segs) { return; }`);
+  for (let j = 0; j < tn4; j++) out.push(`  let bias_${j} = bias4(n0 + ${4 * j}u);`);
+  for (let i = 0; i < tm; i++) {
+    out.push(`  if (ow0 + ${i}u < p.wo) {`, `    let o = (r * p.wo + ow0 + ${i}u) * p.cout;`);
+    for (let j = 0; j < tn4; j++) out.push(`    store_y(o, n0 + ${4 * j}u, ${acc(i, j)} + bias_${j});`);
+    out.push(`  }`);
+  }
+  return out.join('\n');
+}
+
+registerGenerator('conv2d_forward', (d) => ({
+  BODY: forwardBody({
+    vec: Number(d.VEC), tm: Number(d.TM), tn4: Number(d.TN) / 4, kw: [Number(d.KW0), Number(d.KW1)], sw: Number(d.SW),
+    subgroups: d.SG_PARAM !== '', lane: String(d.LANE),
+  }),
+}));
+
 /**
  * One forward dispatch over one or two sources; y = sum of the sources' convs (+ bias). Sources share
  * kw and sw (compile-time in the shader); padding may be negative (the dgrad form).
@@ -177,7 +255,7 @@ function forwardKernel(op: string, sources: { x: Tensor; w: Tensor; g: ConvGeome
     constants: { HAS_BIAS: bias ? 1 : 0, WT_VEC: g0.cout % 4 === 0 ? 1 : 0 },
     defines: {
       X_TYPE: vec === 4 ? 'vec4f' : 'f32', W_TYPE: g0.cout % 4 === 0 ? 'vec4f' : 'f32', YV: g0.cout % 4 === 0 ? '' : '//', // vec4 stores
-      VEC: vec, TM: tm, TN4: tn / 4, KW0: g0.kw, KW1: s1?.g.kw ?? 0, SW: g0.sw, WG: t.wg,
+      VEC: vec, TM: tm, TN: tn, KW0: g0.kw, KW1: s1?.g.kw ?? 0, SW: g0.sw, WG: t.wg,
       ...subgroupDefines(device, t.subgroups),
     },
   };
