@@ -14,7 +14,7 @@
 import { type CellPass, INFERENCE_STEPS, type NetConfig, cellCases, cellFlops, convCases, convFlops, forwardFlopsPerImage, layerShapes, riseFlopsPerImage, trainFlopsPerImage, validateConfig } from './config.js';
 import { RISE_TARGET, blWeights, cellData, convData, images, labels, riseMasks } from './data.js';
 import { compare, describeAgreement } from './agree.js';
-import { type KernelProfile, type Report, type Row, SUITES, type SuiteName, machine, printProfile, printTable, printWork } from './report.js';
+import { type KernelProfile, type Report, type Row, SUITES, type SuiteName, cpuTicks, machine, printProfile, printTable, printWork, stealFraction } from './report.js';
 import { type Roofline, measureRoofline } from './roofline.js';
 import { fitBatch, measure, type Timing } from './timing.js';
 import type { DawnFlags } from './peers/dawn.js';
@@ -177,6 +177,7 @@ export function peerOrder(peers: PeerName[]): PeerName[] {
 export async function runBench(opts: BenchOptions): Promise<Report> {
   const log = opts.log ?? ((s: string) => console.error(s));
   const t0 = performance.now();
+  const ticks0 = cpuTicks();
   const deadline = t0 + opts.timeLimitMs;
   validateConfig(opts.cfg);
   const cfg = opts.cfg;
@@ -264,6 +265,14 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
   }
   deriveRatios(report);
   report.elapsedSeconds = Math.round((performance.now() - t0) / 100) / 10;
+  const steal = stealFraction(ticks0, cpuTicks());
+  if (steal !== undefined) {
+    report.machine.stealFraction = Math.round(steal * 1000) / 1000;
+    if (steal > 0.05) {
+      report.notes.push(`the hypervisor took ${(100 * steal).toFixed(0)}% of this machine's CPU time during the run ` +
+        '(steal time): a software adapter ran slower than the machine can, and figures vary from run to run');
+    }
+  }
   return report;
 
   async function runCase(peer: Peer, c: BenchCase): Promise<void> {

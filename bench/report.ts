@@ -2,6 +2,7 @@
  * The bench's output: rows `{suite, case, peer, metric, value, unit}` (plus batch, run count, spread,
  * status and notes), printed as one table on stdout and written as JSON with the run's context.
  */
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { RowPeer } from './peers/types.js';
 
@@ -44,7 +45,7 @@ export interface KernelProfile {
 
 export interface Report {
   date: string;
-  machine: { cpu: string; cores: number; memoryGiB: number; os: string; node: string };
+  machine: { cpu: string; cores: number; memoryGiB: number; os: string; node: string; stealFraction?: number };
   adapter: Record<string, unknown> | null;
   versions: Record<string, string>;
   config: Record<string, unknown>;
@@ -68,6 +69,26 @@ export function machine(): Report['machine'] {
     os: `${os.platform()} ${os.release()}`,
     node: process.version,
   };
+}
+
+/** CPU time counters of the whole machine (Linux /proc/stat, in ticks), or null elsewhere. */
+export function cpuTicks(): { total: number; steal: number } | null {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    return { total: f.reduce((a, b) => a + b, 0), steal: f[7] ?? 0 };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Share of the machine's CPU time that its hypervisor gave to other guests between two cpuTicks() readings.
+ * On a software adapter the shaders run on those CPUs, so a run with much steal time is slower than the
+ * machine is: the report says so.
+ */
+export function stealFraction(a: ReturnType<typeof cpuTicks>, b: ReturnType<typeof cpuTicks>): number | undefined {
+  if (!a || !b || b.total <= a.total) return undefined;
+  return (b.steal - a.steal) / (b.total - a.total);
 }
 
 const UNITS: Record<string, string> = {

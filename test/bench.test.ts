@@ -9,6 +9,7 @@ import { compare, relativeError } from '../bench/agree.js';
 import { fitBatch, summarise } from '../bench/timing.js';
 import { runBench } from '../bench/main.js';
 import { PEER_NAMES } from '../bench/peers/types.js';
+import { cpuTicks, stealFraction } from '../bench/report.js';
 
 describe('bench work counts', () => {
   it('counts the FACTS.md network (16-16-32-32-64-64) by hand', () => {
@@ -48,6 +49,16 @@ describe('bench agreement and timing', () => {
     expect(fitBatch(10, 100, 32)).toBe(8);
     expect(fitBatch(1, 100, 32)).toBe(32);
     expect(fitBatch(1000, 100, 32)).toBe(1);
+  });
+});
+
+describe('bench machine context', () => {
+  it('steal time is the hypervisor\'s share of the CPU ticks between two readings', () => {
+    expect(stealFraction({ total: 1000, steal: 40 }, { total: 3000, steal: 540 })).toBeCloseTo(0.25, 12);
+    expect(stealFraction(null, { total: 1, steal: 0 })).toBeUndefined();
+    expect(stealFraction({ total: 5, steal: 0 }, { total: 5, steal: 0 })).toBeUndefined();
+    const t = cpuTicks();
+    if (process.platform === 'linux') expect(t!.total).toBeGreaterThan(t!.steal);
   });
 });
 

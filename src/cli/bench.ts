@@ -73,7 +73,8 @@ export function register(program: Command): void {
     const c = report.config as unknown as NetConfig;
     console.log(`unroll bench, preset ${opts.preset}: ${c.size}x${c.size}x${c.channels ?? 1} input, widths ${c.widths.join('-')}, ` +
       `pool before layers ${c.poolBefore.map((p) => p + 1).join(', ')}, ${c.classes} classes, batch ${c.batch}, T ${c.steps}`);
-    console.log(`machine: ${report.machine.cpu}, ${report.machine.cores} cores; adapter: ${String(report.adapter?.description ?? 'none')}`);
+    const steal = report.machine.stealFraction === undefined ? '' : ` (CPU steal time during the run: ${(100 * report.machine.stealFraction).toFixed(1)}%)`;
+    console.log(`machine: ${report.machine.cpu}, ${report.machine.cores} cores${steal}; adapter: ${String(report.adapter?.description ?? 'none')}`);
     if (report.roofline) console.log(`roofline: FMA peak ${report.roofline.fmaGflops.toFixed(1)} GFLOP/s, copy ${report.roofline.copyGBps.toFixed(1)} GB/s`);
     for (const [p, d] of Object.entries(report.peers)) console.log(`  ${p.padEnd(12)} ${d}`);
     console.log('');
