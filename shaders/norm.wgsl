@@ -193,25 +193,37 @@ override C4: u32 = C / 4u;
 @group(0) @binding(5) var<storage, read> gamma4: array<vec4f>;
 @group(0) @binding(6) var<storage, read> beta4: array<vec4f>;
 
+// Every storage read is a per-lane gather on a CPU adapter, so: one pass for both moments (shifted by the
+// sample's first value, so that E[d^2] - E[d]^2 does not cancel when |mean| >> std), and when C4 divides
+// WG_Y each lane only ever sees channel quad lid.y % C4, whose gamma and beta it loads once.
 @compute @workgroup_size(WG_X, WG_Y) fn ln_forward4(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let m4 = p.m / 4u;
   let base = wid.z * m4;
+  let shift = x4[base].x;
   var s = vec4f(0.0);
-  for (var i = lid.y; i < m4; i += WG_Y) { s += x4[base + i]; }
-  let mu = sum_rows(lid, dot(s, vec4f(1.0)), 0.0).x / f32(p.m);
   var q = vec4f(0.0);
   for (var i = lid.y; i < m4; i += WG_Y) {
-    let d = x4[base + i] - mu;
+    let d = x4[base + i] - shift;
+    s += d;
     q += d * d;
   }
-  let r = inverseSqrt(sum_rows(lid, dot(q, vec4f(1.0)), 0.0).x / f32(p.m) + p.eps);
+  let moments = sum_rows(lid, dot(s, vec4f(1.0)), dot(q, vec4f(1.0))) / f32(p.m);
+  let mu = shift + moments.x;
+  let r = inverseSqrt(max(moments.y - moments.x * moments.x, 0.0) + p.eps);
   if (lid.y == 0u) {
     mean_out[wid.z] = mu;
     rstd_out[wid.z] = r;
   }
+  let lane_gamma = gamma4[lid.y % C4];
+  let lane_beta = beta4[lid.y % C4];
   for (var i = lid.y; i < m4; i += WG_Y) {
-    let ch = i % C4;
-    var v = (x4[base + i] - mu) * r * gamma4[ch] + beta4[ch];
+    var gm = lane_gamma;
+    var bt = lane_beta;
+    if (WG_Y % C4 != 0u) {
+      gm = gamma4[i % C4];
+      bt = beta4[i % C4];
+    }
+    var v = (x4[base + i] - mu) * r * gm + bt;
     if (RELU) { v = max(v, vec4f(0.0)); }
     y4[base + i] = v;
   }
@@ -222,6 +234,13 @@ override C4: u32 = C / 4u;
 @group(0) @binding(6) var<storage, read> y_mask4: array<vec4f>;
 @group(0) @binding(7) var<storage, read> gamma_bw4: array<vec4f>;
 @group(0) @binding(8) var<storage, read_write> partials4: array<vec4f>;
+
+// gamma of element quad i's channels. With C4 dividing WG_Y (and WG_X = 1) lane lid.y only ever sees channel
+// quad lid.y % C4, whose gamma the caller loaded once (lane_gamma); else the element's own is read.
+fn gamma_at(lane_gamma: vec4f, i: u32) -> vec4f {
+  if (WG_Y % C4 == 0u && WG_X == 1u) { return lane_gamma; }
+  return gamma_bw4[i % C4];
+}
 
 fn grad_out4(i: u32) -> vec4f {
   if (RELU) { return select(vec4f(0.0), gy4[i], y_mask4[i] > vec4f(0.0)); }
@@ -234,16 +253,17 @@ fn grad_out4(i: u32) -> vec4f {
   let base = wid.z * m4;
   let mu = mean[wid.z];
   let r = rstd[wid.z];
+  let lane_gamma = gamma_bw4[lid.y % C4];
   var a = vec4f(0.0);
   var b = vec4f(0.0);
   for (var i = lid.y; i < m4; i += WG_Y) {
-    let g = grad_out4(base + i) * gamma_bw4[i % C4];
+    let g = grad_out4(base + i) * gamma_at(lane_gamma, i);
     a += g;
     b += g * (x4[base + i] - mu) * r;
   }
   let means = sum_rows(lid, dot(a, vec4f(1.0)), dot(b, vec4f(1.0))) / f32(p.m);
   for (var i = lid.y; i < m4; i += WG_Y) {
-    let g = grad_out4(base + i) * gamma_bw4[i % C4];
+    let g = grad_out4(base + i) * gamma_at(lane_gamma, i);
     let xhat = (x4[base + i] - mu) * r;
     gx4[base + i] = r * (g - means.x - xhat * means.y);
   }
@@ -290,8 +310,9 @@ var<workgroup> red4_b: array<vec4f, 256>;
   }
   let ma = sa / f32(p.m);
   let mb = sb / f32(p.m);
+  let lane_gamma = gamma_bw4[lid.y % C4]; // this kernel runs only with C4 dividing WG_Y
   for (var i = lid.y; i < m4; i += WG_Y) {
-    let g = grad_out4(base + i) * gamma_bw4[i % C4];
+    let g = grad_out4(base + i) * lane_gamma;
     let xhat = (x4[base + i] - mu) * r;
     gx4[base + i] = r * (g - ma - xhat * mb);
   }

@@ -33,19 +33,24 @@ describe('layerNorm (GroupNorm(1, C))', () => {
     }
   }
 
-  it('inputs far from zero (two-pass variance) and a custom eps [3, 5, 7, 13]', async () => {
-    const shape: Shape = [3, 5, 7, 13];
-    const r = rng(4);
-    const x = randn(size(shape), r).map((v) => 40 + 0.5 * v);
-    await checkOp(await device(), {
-      shapes: [shape, [13], [13]],
-      inputs: [x, randn(13, r), randn(13, r)],
-      gpu: ([t, g, b]) => layerNorm(t, g, b, 1e-3),
-      cpu: ([t, g, b]) => layerNormRef(t, normShape(shape), g, b, 1e-3).y,
-      fwdTol: 2e-4,
-      gradTol: 2e-3,
+  // [.., 13]: the scalar kernels' two-pass variance; [.., 12]: the vec4 kernel's one pass shifted by the sample's
+  // first value, also when that value is an outlier.
+  for (const [c, outlier] of [[13, false], [12, false], [12, true]] as const) {
+    it(`inputs far from zero and a custom eps [3, 5, 7, ${c}]${outlier ? ', first value an outlier' : ''}`, async () => {
+      const shape: Shape = [3, 5, 7, c];
+      const r = rng(4);
+      const x = randn(size(shape), r).map((v) => 40 + 0.5 * v);
+      if (outlier) for (let n = 0; n < 3; n++) x[n * 5 * 7 * c] = 400;
+      await checkOp(await device(), {
+        shapes: [shape, [c], [c]],
+        inputs: [x, randn(c, r), randn(c, r)],
+        gpu: ([t, g, b]) => layerNorm(t, g, b, 1e-3),
+        cpu: ([t, g, b]) => layerNormRef(t, normShape(shape), g, b, 1e-3).y,
+        fwdTol: 2e-4,
+        gradTol: 2e-3,
+      });
     });
-  });
+  }
 
   // Plain forward / backward against the analytic reference. [2, 32, 32, 16]: 16k-element samples (vec4 kernels,
   // fused backward); [3, 5, 7, 12] and [2, 3, 3, 128]: vec4 with the unfused backward (3 and 32 channel quads);
