@@ -17,14 +17,15 @@ Object.assign(globalThis, globals);
 
 export { create };
 
-// Sleep before each poll of one wait: from MIN_SLEEP_MS growing by half to MAX_SLEEP_MS, so short waits keep their
-// latency and long ones cost about two polls per millisecond.
-const MIN_SLEEP_MS = 0.05;
+// Sleep before each poll of one wait: none before the first, then from MIN_SLEEP_MS growing by half to
+// MAX_SLEEP_MS, so short waits keep their latency and long ones cost about two polls per millisecond.
+const MIN_SLEEP_MS = 0.02;
 const MAX_SLEEP_MS = 0.5;
 
 let pacing = false;
-let sleepMs = MIN_SLEEP_MS;
-let lastPoll = 0;
+let sleepMs = 0;
+/** True while one of Dawn's polls runs: a poll it schedules then continues the same wait. */
+let inPoll = false;
 /** Dawn polls seen and milliseconds slept before them, while pacing (for tests and profiles). */
 export const pacingStats = { polls: 0, sleptMs: 0 };
 const immediate = globalThis.setImmediate;
@@ -37,15 +38,23 @@ function isDawnPoll(fn: unknown): boolean {
 
 const paced = ((fn: (...args: unknown[]) => void, ...args: unknown[]) => {
   if (!pacing || !isDawnPoll(fn)) return immediate(fn, ...args);
-  // Dawn re-queues its poll from inside the previous one: a longer gap means a new wait began.
-  if (performance.now() - lastPoll > 2 * sleepMs + 0.5) sleepMs = MIN_SLEEP_MS;
-  // The thread blocks here (nothing else of this process runs meanwhile: it is waiting for the GPU anyway).
-  Atomics.wait(sleeper, 0, 0, sleepMs);
+  // Dawn re-queues its poll from inside the previous one; scheduled from anywhere else, a new wait began.
+  if (!inPoll) sleepMs = 0;
+  if (sleepMs > 0) {
+    // The thread blocks here (nothing else of this process runs meanwhile: it is waiting for the GPU anyway).
+    Atomics.wait(sleeper, 0, 0, sleepMs);
+    pacingStats.sleptMs += sleepMs;
+  }
   pacingStats.polls++;
-  pacingStats.sleptMs += sleepMs;
-  sleepMs = Math.min(MAX_SLEEP_MS, sleepMs * 1.5);
-  lastPoll = performance.now();
-  return immediate(fn, ...args);
+  sleepMs = Math.min(MAX_SLEEP_MS, Math.max(MIN_SLEEP_MS, sleepMs * 1.5));
+  return immediate(() => {
+    inPoll = true;
+    try {
+      fn(...args);
+    } finally {
+      inPoll = false;
+    }
+  });
 }) as typeof setImmediate;
 Object.assign(paced, immediate);
 globalThis.setImmediate = paced;
