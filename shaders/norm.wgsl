@@ -187,6 +187,9 @@ fn sum_partials(ch: u32) -> vec2f {
 // The same algorithms as ln_forward / ln_backward_x, a vec4 (4 adjacent channels) per access: a quarter of
 // the loads and index arithmetic (2-3x faster on llvmpipe, where every storage access is a per-lane load).
 override C4: u32 = C / 4u;
+// With C4 dividing WG_Y (and WG_X = 1) lane lid.y only ever sees channel quad lid.y % C4 as it strides over a
+// sample, so it loads that quad's gamma (and beta) once instead of per element.
+override LANE_QUAD: bool = WG_X == 1u && WG_Y % C4 == 0u;
 
 @group(0) @binding(1) var<storage, read_write> y4: array<vec4f>;
 @group(0) @binding(4) var<storage, read> x4: array<vec4f>;
@@ -194,8 +197,8 @@ override C4: u32 = C / 4u;
 @group(0) @binding(6) var<storage, read> beta4: array<vec4f>;
 
 // Every storage read is a per-lane gather on a CPU adapter, so: one pass for both moments (shifted by the
-// sample's first value, so that E[d^2] - E[d]^2 does not cancel when |mean| >> std), and when C4 divides
-// WG_Y each lane only ever sees channel quad lid.y % C4, whose gamma and beta it loads once.
+// sample's first value, so that E[d^2] - E[d]^2 does not cancel when |mean| >> std), and gamma and beta
+// loaded once per lane where LANE_QUAD.
 @compute @workgroup_size(WG_X, WG_Y) fn ln_forward4(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let m4 = p.m / 4u;
   let base = wid.z * m4;
@@ -219,7 +222,7 @@ override C4: u32 = C / 4u;
   for (var i = lid.y; i < m4; i += WG_Y) {
     var gm = lane_gamma;
     var bt = lane_beta;
-    if (WG_Y % C4 != 0u) {
+    if (!LANE_QUAD) {
       gm = gamma4[i % C4];
       bt = beta4[i % C4];
     }
@@ -235,10 +238,9 @@ override C4: u32 = C / 4u;
 @group(0) @binding(7) var<storage, read> gamma_bw4: array<vec4f>;
 @group(0) @binding(8) var<storage, read_write> partials4: array<vec4f>;
 
-// gamma of element quad i's channels. With C4 dividing WG_Y (and WG_X = 1) lane lid.y only ever sees channel
-// quad lid.y % C4, whose gamma the caller loaded once (lane_gamma); else the element's own is read.
+// gamma of element quad i's channels: the lane's own quad's, loaded once by the caller, where LANE_QUAD.
 fn gamma_at(lane_gamma: vec4f, i: u32) -> vec4f {
-  if (WG_Y % C4 == 0u && WG_X == 1u) { return lane_gamma; }
+  if (LANE_QUAD) { return lane_gamma; }
   return gamma_bw4[i % C4];
 }
 

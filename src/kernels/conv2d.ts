@@ -48,8 +48,9 @@ export interface ConvGeometry {
  * most maxSplits chunks of at least minChunk pixels; with under laneSplitBelow threads (kh * Cin / VEC:
  * 3 for Cin 1, 6 for Cin 8) the chunks also run along the lanes. dgrad (strided convs only): tm pixels, bk
  * staged K rows.
- * The accumulator budgets keep the unrolled inner loops small enough for the compiler to keep them in
- * registers (on llvmpipe 128 forward accumulators fell 5-10x slower than 64).
+ * The wgrad accumulator budget keeps its loops small enough for the compiler to unroll them and keep the
+ * accumulators in registers; the forward's body is generated unrolled (forwardBody), so its budget is only
+ * a tile size (on llvmpipe 256-384 outputs ran 1.0-1.3x faster than 64).
  * `software` is measured on llvmpipe (bench/conv-kernels.ts); others fall back to it until measured.
  */
 export interface ConvTiles {
