@@ -66,10 +66,26 @@ export async function measure(fn: () => Promise<void>, opts: TimingOptions): Pro
   return summarise(samples, warm);
 }
 
-/** Largest power of two <= `max` whose estimated call time fits `targetMs` (at least 1). */
-export function fitBatch(msPerItem: number, targetMs: number, max: number): number {
+/**
+ * Largest power of two <= `max` whose estimated call time (`fixedMs` + batch * `msPerItem`) fits `targetMs`
+ * (at least 1); `max` itself when it fits.
+ */
+export function fitBatch(msPerItem: number, targetMs: number, max: number, fixedMs = 0): number {
+  const fits = (b: number) => fixedMs + b * msPerItem <= targetMs;
+  if (fits(max)) return max;
   let b = 1;
-  while (b * 2 <= max && b * 2 * msPerItem <= targetMs) b *= 2;
-  if (max <= targetMs / Math.max(msPerItem, 1e-9)) b = max;
+  while (b * 2 <= max && fits(b * 2)) b *= 2;
   return b;
+}
+
+/**
+ * A call's cost as fixed + per item, from calls timed at two batch sizes. A call at a small batch is mostly
+ * fixed cost on a fast engine (dispatches, small kernels), so scaling it alone overstates the per-item cost.
+ */
+export function callModel(b1: number, ms1: number, b2: number, ms2: number): { fixedMs: number; msPerItem: number } {
+  if (b2 === b1) return { fixedMs: 0, msPerItem: ms1 / b1 };
+  const msPerItem = (ms2 - ms1) / (b2 - b1);
+  // Noise can tilt the line the wrong way: then scale the larger call alone (the cautious reading).
+  if (!(msPerItem > 0)) return { fixedMs: 0, msPerItem: ms2 / b2 };
+  return { fixedMs: Math.min(Math.max(ms1 - msPerItem * b1, 0), ms1), msPerItem };
 }

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { PRESETS, type NetConfig, convCases, forwardFlopsPerImage, trainFlopsPerImage } from '../bench/config.js';
 import { compare, relativeError } from '../bench/agree.js';
-import { fitBatch, summarise } from '../bench/timing.js';
+import { callModel, fitBatch, summarise } from '../bench/timing.js';
 import { runBench } from '../bench/main.js';
 import { PEER_NAMES } from '../bench/peers/types.js';
 import { cpuTicks, stealFraction } from '../bench/report.js';
@@ -49,6 +49,20 @@ describe('bench agreement and timing', () => {
     expect(fitBatch(10, 100, 32)).toBe(8);
     expect(fitBatch(1, 100, 32)).toBe(32);
     expect(fitBatch(1000, 100, 32)).toBe(1);
+    // 60 ms of fixed cost per call leaves room for 4 items of 10 ms, not 8.
+    expect(fitBatch(10, 100, 32, 60)).toBe(4);
+  });
+
+  it('separates a call\'s fixed cost from its per-item cost with two batch sizes', () => {
+    // 100 ms fixed + 5 ms per item: batch 2 takes 110 ms, which scaled alone says 55 ms per item.
+    const m = callModel(2, 110, 8, 140);
+    expect(m.msPerItem).toBeCloseTo(5, 12);
+    expect(m.fixedMs).toBeCloseTo(100, 12);
+    expect(fitBatch(m.msPerItem, 300, 32, m.fixedMs)).toBe(32);
+    // Noise that makes the larger batch faster falls back to scaling the larger call.
+    const noisy = callModel(2, 110, 8, 100);
+    expect(noisy.msPerItem).toBeCloseTo(12.5, 12);
+    expect(noisy.fixedMs).toBe(0);
   });
 });
 
