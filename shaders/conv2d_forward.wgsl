@@ -14,6 +14,12 @@
 // straight from storage and the subgroup shares them by broadcast (no workgroup memory, no barriers);
 // without, every lane loads them all (a uniform address, cached on a GPU).
 //
+// Rows variant (ROWS, for narrow outputs, where the input gathers dominate): a thread walks a strip of
+// output rows of its segment, gathering each input row once and adding it into a rolling window of KH
+// accumulator rows (slot ky holds the output row that input row meets with kernel row ky); the oldest slot
+// is complete after each input row and is stored, the window shifts. Each input row is then gathered once
+// per thread instead of once per kernel row.
+//
 // The body of the (kernel row, channel group) loop is generated unrolled (conv2d.ts, forwardBody): named
 // accumulators a_i_j and one chained FMA expression per accumulator and step, rather than arrays indexed by
 // loop counters, which a compiler keeps in registers only while it chooses to unroll them (on llvmpipe,
@@ -25,7 +31,11 @@ struct Src {
   h: u32, w: u32, cin: u32, kh: u32,
   sh: u32, pt: i32, pl: i32, pad: u32,
 }
-struct P { segs: u32, cout: u32, ho: u32, wo: u32, segs_per_row: u32, pad0: u32, pad1: u32, pad2: u32, s0: Src, s1: Src }
+struct P {
+  segs: u32, cout: u32, ho: u32, wo: u32,
+  segs_per_row: u32, strips: u32, strip: u32, pad0: u32, // strips of `strip` output rows (ROWS variant; else ho, 1)
+  s0: Src, s1: Src,
+}
 
 alias XT = {{X_TYPE}};
 alias WT = {{W_TYPE}}; // vec4f when Cout % 4 == 0: weight rows are then read as vec4s
@@ -95,10 +105,10 @@ fn store_y(o: u32, co: u32, v: vec4f) {
   // Threads past the last segment compute a clamped copy (subgroup operations need every lane) and store nothing.
   let seg_id = wg.x * WG + lid.x;
   let seg = min(seg_id, p.segs - 1u);
-  let r = seg / p.segs_per_row;
   let ow0 = (seg % p.segs_per_row) * TM;
-  let oh = r % p.ho;
-  let n = r / p.ho;
+  let ns = seg / p.segs_per_row;
+  let oh = (ns % p.strips) * p.strip; // the strip's first output row
+  let n = ns / p.strips;
   let n0 = wg.y * {{TN}}u;
 {{BODY}}
 }

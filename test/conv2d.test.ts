@@ -15,6 +15,7 @@ import {
   conv2dBackwardWeight,
   conv2dPair,
   convGeometry,
+  forwardPlan,
   type Conv2dOptions,
 } from '../src/kernels/conv2d.js';
 import { checkOp, expectClose, finiteDiff, randn, rng, useDevice } from './helpers.js';
@@ -177,6 +178,45 @@ describe('conv2d shape matrix against the reference', () => {
       CONV_TILES.software = saved;
     }
   });
+  it('the forward rows variant (rolling window of kernel rows) on every stride-1 case, with strips split', async () => {
+    const saved = CONV_TILES.software;
+    // Permissive: every stride-1 conv with kh <= 7 takes it; a few accumulators and many threads wanted, so
+    // strips are split (the last one short) and segments are narrow.
+    CONV_TILES.software = structuredClone(saved);
+    CONV_TILES.software.forward.rows = { maxTn: 64, minWidth: 1, maxKh: 7, outputs: 96, wg: 8, minThreads: 4096 };
+    try {
+      const d = await device();
+      const cases = MATRIX.filter((c) => c.stride === 1);
+      expect(cases.length).toBeGreaterThanOrEqual(8);
+      for (const [i, c] of cases.entries()) {
+        const g = convGeometry('test', c.x, wShape(c), opts(c));
+        const plan = forwardPlan(d, [{ g }]);
+        expect(plan.rows, label(c)).toBe(c.k[0]);
+        await checkAgainstReference(d, c, 300 + i);
+      }
+      const tall = convGeometry('test', [2, 19, 11, 4], [3, 3, 4, 5], { padding: 'same' });
+      const plan = forwardPlan(d, [{ g: tall }]);
+      expect(plan.strip).toBeLessThan(19);
+      expect(19 % plan.strip).not.toBe(0);
+      await checkAgainstReference(d, { x: [2, 19, 11, 4], k: [3, 3], cout: 5, stride: 1, padding: 'same' }, 41);
+      await checkAgainstReference(d, { x: [3, 17, 16, 8], k: [3, 3], cout: 8, stride: 1, padding: [2, 0, 1, 1] }, 42);
+      // The recurrent cell's form: two sources in one dispatch, each gathered once per input row.
+      const pair = PAIRS[0];
+      const pg = (x: number[], k: number) => convGeometry('test', x, [k, k, x[3], pair.cout], { padding: pair.padding });
+      expect(forwardPlan(d, [{ g: pg(pair.x1, pair.k1) }, { g: pg(pair.x2, pair.k2) }]).rows).toBe(3);
+      await checkPair(d, pair);
+    } finally {
+      CONV_TILES.software = saved;
+    }
+  });
+  it('the default tiles use the rows variant for the network\'s narrow 32x32 layers, not for strided or wide ones', async () => {
+    const d = await device();
+    const plan = (x: number[], w: number[], o: Conv2dOptions) => forwardPlan(d, [{ g: convGeometry('test', x, w, o) }]);
+    expect(plan([32, 32, 32, 8], [3, 3, 8, 8], { padding: 'same' }).rows).toBe(3);
+    expect(plan([32, 32, 32, 1], [3, 3, 1, 8], { padding: 'same' }).rows).toBe(3);
+    expect(plan([32, 32, 32, 8], [3, 3, 8, 8], { padding: 'same', stride: 2 }).rows).toBe(0);
+    expect(plan([32, 8, 8, 32], [3, 3, 32, 32], { padding: 'same' }).rows).toBe(0);
+  });
   it('with Dawn robustness off, every kernel still reads only what it should', async () => {
     const d = await Device.create({ disableRobustness: true });
     try {
@@ -227,46 +267,53 @@ describe('conv2d against tfjs (cpu backend)', () => {
   }
 });
 
-describe('conv2dPair', () => {
-  // Sources with their own channel counts (and kernel sizes) that reach the same output.
-  const PAIRS: { x1: number[]; k1: number; x2: number[]; k2: number; cout: number; stride: number; padding: RefPadding }[] = [
-    { x1: [2, 7, 11, 3], k1: 3, x2: [2, 7, 11, 16], k2: 3, cout: 16, stride: 1, padding: 'same' },
-    { x1: [1, 8, 8, 4], k1: 3, x2: [1, 8, 8, 8], k2: 1, cout: 12, stride: 1, padding: 'same' },
-    { x1: [3, 9, 7, 1], k1: 5, x2: [3, 9, 7, 13], k2: 3, cout: 5, stride: 2, padding: 'same' },
+interface PairCase { x1: number[]; k1: number; x2: number[]; k2: number; cout: number; stride: number; padding: RefPadding }
+
+// Sources with their own channel counts (and kernel sizes) that reach the same output.
+const PAIRS: PairCase[] = [
+  { x1: [2, 7, 11, 3], k1: 3, x2: [2, 7, 11, 16], k2: 3, cout: 16, stride: 1, padding: 'same' },
+  { x1: [1, 8, 8, 4], k1: 3, x2: [1, 8, 8, 8], k2: 1, cout: 12, stride: 1, padding: 'same' },
+  { x1: [3, 9, 7, 1], k1: 5, x2: [3, 9, 7, 13], k2: 3, cout: 5, stride: 2, padding: 'same' },
+];
+
+/** conv2dPair in one dispatch against the sum of the two reference convs, forward and every gradient. */
+async function checkPair(d: Device, c: PairCase): Promise<void> {
+  const w1s = [c.k1, c.k1, c.x1[3], c.cout];
+  const w2s = [c.k2, c.k2, c.x2[3], c.cout];
+  const g1 = refGeometry(c.x1, w1s, c.stride, c.padding);
+  const g2 = refGeometry(c.x2, w2s, c.stride, c.padding);
+  const r = rng(5);
+  const [x1, w1, x2, w2, b] = [c.x1, w1s, c.x2, w2s, [c.cout]].map((s) => randn(size(s), r));
+  const gy = randn(g1.batch * g1.ho * g1.wo * g1.cout, r);
+  const out = tidy(d, () => {
+    const ts = [[x1, c.x1], [w1, w1s], [x2, c.x2], [w2, w2s], [b, [c.cout]]].map(([v, s]) =>
+      Tensor.from(d, v as Float64Array, s as number[]).requireGrad());
+    const before = d.stats.dispatches;
+    const y = conv2dPair(ts[0], ts[1], ts[2], ts[3], ts[4], { stride: c.stride, padding: c.padding });
+    const dispatches = d.stats.dispatches - before;
+    backward(y, Tensor.from(d, gy, y.shape));
+    return { y, grads: ts.map((t) => t.grad!), dispatches };
+  });
+  expect(out.dispatches).toBe(1);
+  expectClose(await out.y.readF32(), addInto(conv2dRef(x1, w1, b, g1), conv2dRef(x2, w2, null, g2)), 2e-5, 'forward');
+  const expected = [
+    conv2dBackwardInputRef(gy, w1, g1),
+    conv2dBackwardWeightRef(gy, x1, g1),
+    conv2dBackwardInputRef(gy, w2, g2),
+    conv2dBackwardWeightRef(gy, x2, g2),
+    biasGradRef(gy, c.cout),
   ];
+  for (let k = 0; k < 5; k++) {
+    expectClose(await out.grads[k].readF32(), expected[k], 2e-5, ['dx1', 'dw1', 'dx2', 'dw2', 'dbias'][k]);
+  }
+  out.y.dispose();
+  out.grads.forEach((t) => t.dispose());
+}
+
+describe('conv2dPair', () => {
   for (const c of PAIRS) {
     it(`x1 [${c.x1}] k${c.k1} + x2 [${c.x2}] k${c.k2} -> ${c.cout}: one dispatch, equal to the sum of two convs`, async () => {
-      const d = await device();
-      const w1s = [c.k1, c.k1, c.x1[3], c.cout];
-      const w2s = [c.k2, c.k2, c.x2[3], c.cout];
-      const g1 = refGeometry(c.x1, w1s, c.stride, c.padding);
-      const g2 = refGeometry(c.x2, w2s, c.stride, c.padding);
-      const r = rng(5);
-      const [x1, w1, x2, w2, b] = [c.x1, w1s, c.x2, w2s, [c.cout]].map((s) => randn(size(s), r));
-      const gy = randn(g1.batch * g1.ho * g1.wo * g1.cout, r);
-      const out = tidy(d, () => {
-        const ts = [[x1, c.x1], [w1, w1s], [x2, c.x2], [w2, w2s], [b, [c.cout]]].map(([v, s]) =>
-          Tensor.from(d, v as Float64Array, s as number[]).requireGrad());
-        const before = d.stats.dispatches;
-        const y = conv2dPair(ts[0], ts[1], ts[2], ts[3], ts[4], { stride: c.stride, padding: c.padding });
-        const dispatches = d.stats.dispatches - before;
-        backward(y, Tensor.from(d, gy, y.shape));
-        return { y, grads: ts.map((t) => t.grad!), dispatches };
-      });
-      expect(out.dispatches).toBe(1);
-      expectClose(await out.y.readF32(), addInto(conv2dRef(x1, w1, b, g1), conv2dRef(x2, w2, null, g2)), 2e-5, 'forward');
-      const expected = [
-        conv2dBackwardInputRef(gy, w1, g1),
-        conv2dBackwardWeightRef(gy, x1, g1),
-        conv2dBackwardInputRef(gy, w2, g2),
-        conv2dBackwardWeightRef(gy, x2, g2),
-        biasGradRef(gy, c.cout),
-      ];
-      for (let k = 0; k < 5; k++) {
-        expectClose(await out.grads[k].readF32(), expected[k], 2e-5, ['dx1', 'dw1', 'dx2', 'dw2', 'dbias'][k]);
-      }
-      out.y.dispose();
-      out.grads.forEach((t) => t.dispose());
+      await checkPair(await device(), c);
     });
   }
   it('matches finite differences on a small pair, and conv2d + conv2d + bias on the GPU', async () => {

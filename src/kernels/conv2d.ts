@@ -54,14 +54,29 @@ export interface ConvGeometry {
  * `software` is measured on llvmpipe (bench/conv-kernels.ts); others fall back to it until measured.
  */
 export interface ConvTiles {
-  forward: { wg: number; outputs: number; tn: number; subgroups: boolean };
+  forward: { wg: number; outputs: number; tn: number; subgroups: boolean; rows?: ForwardRowsTiles };
   dgrad: { wg: number; tm: number; tn: number; bk: number; subgroups: boolean };
   wgrad: { wg: number; outputs: number; tn: number; subgroups: boolean; minChunk: number; maxSplits: number; laneSplitBelow: number };
 }
 
+/**
+ * The forward's rows variant (shaders/conv2d_forward.wgsl), used where the output is narrow (tn <= maxTn
+ * columns) and at least minWidth pixels wide, for kernels up to maxKh rows: there the input gathers, not the
+ * FMAs, dominate, and it gathers each input row once instead of kh times. outputs: accumulators per thread
+ * over the whole window (kh rows); strips are halved while fewer than minThreads threads would run.
+ */
+export interface ForwardRowsTiles {
+  maxTn: number;
+  minWidth: number;
+  maxKh: number;
+  outputs: number;
+  wg: number;
+  minThreads: number;
+}
+
 export const CONV_TILES: Record<string, ConvTiles> = {
   software: {
-    forward: { wg: 64, outputs: 384, tn: 16, subgroups: true },
+    forward: { wg: 64, outputs: 384, tn: 16, subgroups: true, rows: { maxTn: 8, minWidth: 16, maxKh: 3, outputs: 384, wg: 16, minThreads: 64 } },
     dgrad: { wg: 64, tm: 4, tn: 16, bk: 128, subgroups: true },
     wgrad: { wg: 64, outputs: 192, tn: 16, subgroups: true, minChunk: 1024, maxSplits: 64, laneSplitBelow: 8 },
   },
@@ -162,6 +177,8 @@ interface ForwardShape {
   tn4: number;
   kw: [number, number];
   sw: number;
+  /** Rows variant: the kernel height (both sources), compile-time; 0 for the row-at-a-time kernel. */
+  rows: number;
   subgroups: boolean;
   /** The WGSL expression of the subgroup lane. */
   lane: string;
@@ -169,69 +186,145 @@ interface ForwardShape {
 
 /**
  * The body of shaders/conv2d_forward.wgsl's entry point, unrolled for one ForwardShape: named accumulators
- * a_i_j (pixel i, columns 4j .. 4j + 4), per source a runtime loop over kernel rows and channel groups whose
- * body gathers the NX input columns once, fetches the KW * VEC * TN4 weight vec4s (by subgroup broadcast
- * where available) and updates every accumulator with one chained FMA expression, then the stores.
+ * a_k_i_j (window slot k, pixel i, columns 4j .. 4j + 4); per source a runtime loop over channel groups whose
+ * body gathers the NX input columns once, fetches the KW * VEC * TN4 weight vec4s of a kernel row (by
+ * subgroup broadcast where available) and updates the accumulators with one chained FMA expression each.
+ * Row-at-a-time (rows = 0): one slot, a runtime loop over kernel rows. Rows variant: KH slots and a runtime
+ * loop over the strip's input rows, each kernel row's FMAs unrolled into its slot; the complete slot is stored
+ * after each input row and the window shifts.
  */
 export function forwardBody(f: ForwardShape): string {
-  const { vec, tm, tn4, sw } = f;
+  const { vec, tm, tn4, sw, rows } = f;
+  const slots = Math.max(rows, 1);
   const comp = ['x', 'y', 'z', 'w'];
-  const acc = (i: number, j: number) => `a_${i}_${j}`;
+  const acc = (k: number, i: number, j: number) => `a_${k}_${i}_${j}`;
   const out: string[] = [];
-  for (let i = 0; i < tm; i++) for (let j = 0; j < tn4; j++) out.push(`  var ${acc(i, j)} = vec4f(0.0);`);
-  for (const s of [0, 1]) {
+  const ind = (n: number) => ' '.repeat(n);
+  for (let k = 0; k < slots; k++) for (let i = 0; i < tm; i++) for (let j = 0; j < tn4; j++) out.push(`  var ${acc(k, i, j)} = vec4f(0.0);`);
+  // The FMAs of one kernel row (`ky`, a WGSL expression) of source s into slot k, inside the channel loop.
+  const kernelRow = (s: number, ky: string, k: number, d: number) => {
     const kw = f.kw[s];
-    if (kw === 0) continue;
-    const nx = (tm - 1) * sw + kw;
     const q = kw * vec * tn4; // weight vec4s per step: b_q = w[k0 + kx * Cin + cc, n0 + 4j], q = (kx * VEC + cc) * TN4 + j
-    out.push(`  {`, `    let g = p.s${s};`, `    let cinv = g.cin / VEC;`,
-      `    let iy0 = i32(oh * g.sh) - g.pt;`, `    let ix0 = i32(ow0 * SW) - g.pl;`,
-      `    for (var ky = 0u; ky < g.kh; ky++) {`,
-      `      let ih = iy0 + i32(ky);`,
-      `      let row_ok = u32(ih) < g.h; // negative wraps to a huge u32`,
-      `      let row = i32((n * g.h + u32(ih)) * g.w);`);
-    for (let jx = 0; jx < nx; jx++) {
-      out.push(`      let ok_${jx} = row_ok && u32(ix0 + ${jx}) < g.w;`,
-        `      let col_${jx} = select(0u, u32(row + ix0 + ${jx}) * cinv, ok_${jx});`);
-    }
-    out.push(`      for (var c = 0u; c < cinv; c++) {`, `        let k0 = ky * ${kw}u * g.cin + c * VEC;`);
-    for (let jx = 0; jx < nx; jx++) out.push(`        let x_${jx} = select(vec4f(0.0), load_x(${s}u, col_${jx} + c), ok_${jx});`);
+    out.push(`${ind(d)}{`, `${ind(d)}  let k0 = ${ky} * ${kw}u * g.cin + c * VEC;`);
     const wAt = (qq: string) => `load_w(${s}u, k0 + (${qq} / ${vec * tn4}u) * g.cin + (${qq} / ${tn4}u) % VEC, n0 + (${qq} % ${tn4}u) * 4u)`;
     if (f.subgroups) {
       for (let h = 0; h < q; h += 8) {
-        out.push(`        let wl_${h} = ${wAt(`min(${h}u + ${f.lane}, ${q - 1}u)`)};`);
-        for (let l = 0; l < 8 && h + l < q; l++) out.push(`        let b_${h + l} = subgroupBroadcast(wl_${h}, ${l}u);`);
+        out.push(`${ind(d)}  let wl_${h} = ${wAt(`min(${h}u + ${f.lane}, ${q - 1}u)`)};`);
+        for (let l = 0; l < 8 && h + l < q; l++) out.push(`${ind(d)}  let b_${h + l} = subgroupBroadcast(wl_${h}, ${l}u);`);
       }
     } else {
-      for (let qq = 0; qq < q; qq++) out.push(`        let b_${qq} = ${wAt(`${qq}u`)};`);
+      for (let qq = 0; qq < q; qq++) out.push(`${ind(d)}  let b_${qq} = ${wAt(`${qq}u`)};`);
     }
     for (let i = 0; i < tm; i++) {
       for (let j = 0; j < tn4; j++) {
-        let e = acc(i, j);
+        let e = acc(k, i, j);
         for (let kx = 0; kx < kw; kx++) {
           for (let cc = 0; cc < vec; cc++) e = `fma(vec4f(x_${i * sw + kx}.${comp[cc]}), b_${(kx * vec + cc) * tn4 + j}, ${e})`;
         }
-        out.push(`        ${acc(i, j)} = ${e};`);
+        out.push(`${ind(d)}  ${acc(k, i, j)} = ${e};`);
       }
     }
-    out.push(`      }`, `    }`, `  }`);
+    out.push(`${ind(d)}}`);
+  };
+  // Per source: gather input row `ih` (a WGSL expression) and run the channel loop over `body`.
+  const inputRow = (s: number, ih: string, d: number, body: () => void) => {
+    const nx = (tm - 1) * sw + f.kw[s];
+    out.push(`${ind(d)}{`, `${ind(d)}  let g = p.s${s};`, `${ind(d)}  let cinv = g.cin / VEC;`,
+      `${ind(d)}  let ih = ${ih};`, `${ind(d)}  let ix0 = i32(ow0 * SW) - g.pl;`,
+      `${ind(d)}  let row_ok = u32(ih) < g.h; // negative wraps to a huge u32`,
+      `${ind(d)}  let row = i32((n * g.h + u32(ih)) * g.w);`);
+    for (let jx = 0; jx < nx; jx++) {
+      out.push(`${ind(d)}  let ok_${jx} = row_ok && u32(ix0 + ${jx}) < g.w;`,
+        `${ind(d)}  let col_${jx} = select(0u, u32(row + ix0 + ${jx}) * cinv, ok_${jx});`);
+    }
+    out.push(`${ind(d)}  for (var c = 0u; c < cinv; c++) {`);
+    for (let jx = 0; jx < nx; jx++) out.push(`${ind(d)}    let x_${jx} = select(vec4f(0.0), load_x(${s}u, col_${jx} + c), ok_${jx});`);
+    body();
+    out.push(`${ind(d)}  }`, `${ind(d)}}`);
+  };
+  // Stores output row `orow` from slot k, under `cond`.
+  const store = (k: number, orow: string, cond: string, d: number) => {
+    out.push(`${ind(d)}if (${cond}) {`);
+    for (let j = 0; j < tn4; j++) out.push(`${ind(d)}  let bias_${j} = bias4(n0 + ${4 * j}u);`);
+    for (let i = 0; i < tm; i++) {
+      out.push(`${ind(d)}  if (ow0 + ${i}u < p.wo) {`, `${ind(d)}    let o = ((n * p.ho + ${orow}) * p.wo + ow0 + ${i}u) * p.cout;`);
+      for (let j = 0; j < tn4; j++) out.push(`${ind(d)}    store_y(o, n0 + ${4 * j}u, ${acc(k, i, j)} + bias_${j});`);
+      out.push(`${ind(d)}  }`);
+    }
+    out.push(`${ind(d)}}`);
+  };
+  const sources = [0, 1].filter((s) => f.kw[s] > 0);
+  if (rows === 0) {
+    for (const s of sources) {
+      out.push(`  for (var ky = 0u; ky < p.s${s}.kh; ky++) {`);
+      inputRow(s, `i32(oh * g.sh + ky) - g.pt`, 4, () => kernelRow(s, 'ky', 0, 6));
+      out.push(`  }`);
+    }
+    store(0, 'oh', 'seg_id < p.segs', 2);
+    return out.join('\n');
   }
-  out.push(`  if (seg_id >= p.segs) { return; }`);
-  for (let j = 0; j < tn4; j++) out.push(`  let bias_${j} = bias4(n0 + ${4 * j}u);`);
-  for (let i = 0; i < tm; i++) {
-    out.push(`  if (ow0 + ${i}u < p.wo) {`, `    let o = (r * p.wo + ow0 + ${i}u) * p.cout;`);
-    for (let j = 0; j < tn4; j++) out.push(`    store_y(o, n0 + ${4 * j}u, ${acc(i, j)} + bias_${j});`);
-    out.push(`  }`);
+  // Rows variant (stride 1 along rows, both sources KH high with the same top padding): input row u of
+  // the strip meets output row oh + u - ky with kernel row ky, which slot ky accumulates.
+  out.push(`  for (var u = 0u; u < p.strip + ${rows - 1}u; u++) {`);
+  for (const s of sources) {
+    inputRow(s, `i32(oh + u) - g.pt`, 4, () => {
+      for (let ky = 0; ky < rows; ky++) kernelRow(s, `${ky}u`, ky, 6);
+    });
   }
+  out.push(`    let orow = oh + u - ${rows - 1}u; // complete in the oldest slot (wraps below oh: not stored)`);
+  store(rows - 1, 'orow', `seg_id < p.segs && u >= ${rows - 1}u && orow < min(oh + p.strip, p.ho)`, 4);
+  for (let k = rows - 1; k > 0; k--) for (let i = 0; i < tm; i++) for (let j = 0; j < tn4; j++) out.push(`    ${acc(k, i, j)} = ${acc(k - 1, i, j)};`);
+  for (let i = 0; i < tm; i++) for (let j = 0; j < tn4; j++) out.push(`    ${acc(0, i, j)} = vec4f(0.0);`);
+  out.push(`  }`);
   return out.join('\n');
 }
 
 registerGenerator('conv2d_forward', (d) => ({
   BODY: forwardBody({
     vec: Number(d.VEC), tm: Number(d.TM), tn4: Number(d.TN) / 4, kw: [Number(d.KW0), Number(d.KW1)], sw: Number(d.SW),
-    subgroups: d.SG_PARAM !== '', lane: String(d.LANE),
+    rows: Number(d.ROWS), subgroups: d.SG_PARAM !== '', lane: String(d.LANE),
   }),
 }));
+
+/** How forwardKernel splits one conv: which variant, the tile, and the strips of output rows. */
+export interface ForwardPlan {
+  /** Rows variant: the kernel height it is unrolled for; 0: row at a time. */
+  rows: number;
+  vec: number;
+  tm: number;
+  tn: number;
+  wg: number;
+  /** Output rows per thread (1 row at a time) and strips per image. */
+  strip: number;
+  strips: number;
+  segsPerRow: number;
+}
+
+/** The forward's plan for these sources on this device (exported for tests and the bench). */
+export function forwardPlan(device: Device, sources: readonly { g: ConvGeometry }[]): ForwardPlan {
+  const g0 = sources[0].g;
+  const tiles = convTiles(device).forward;
+  const vec = sources.every((s) => s.g.cin % 4 === 0) ? 4 : 1;
+  const tn = columns(tiles.tn, g0.cout);
+  // The rows variant needs every source to meet the same input rows: stride 1 and one kernel height and top padding.
+  const r = tiles.rows;
+  const rows = r && tn <= r.maxTn && g0.wo >= r.minWidth && g0.kh <= r.maxKh &&
+    sources.every((s) => s.g.sh === 1 && s.g.kh === g0.kh && s.g.pt === g0.pt) ? g0.kh : 0;
+  const wg = rows ? r!.wg : tiles.wg;
+  const outputs = rows ? r!.outputs / rows : tiles.outputs;
+  // Pixels per segment: the accumulator budget over the columns, balanced over the row (9 as 5 + 4, not 8 + 1).
+  const tmMax = Math.max(1, Math.floor(outputs / tn));
+  const tm = Math.ceil(g0.wo / Math.ceil(g0.wo / tmMax));
+  const segsPerRow = Math.ceil(g0.wo / tm);
+  // Rows variant: strips as tall as the image, halved while too few threads would fill the adapter (a strip
+  // re-gathers kh - 1 rows above it, so not below 2 * kh rows).
+  let strip = 1;
+  if (rows) {
+    strip = g0.ho;
+    while (strip > 2 * rows && g0.batch * segsPerRow * Math.ceil(g0.ho / strip) < r!.minThreads) strip = Math.ceil(strip / 2);
+  }
+  return { rows, vec, tm, tn, wg, strip, strips: Math.ceil(g0.ho / strip), segsPerRow };
+}
 
 /**
  * One forward dispatch over one or two sources; y = sum of the sources' convs (+ bias). Sources share
@@ -241,35 +334,29 @@ function forwardKernel(op: string, sources: { x: Tensor; w: Tensor; g: ConvGeome
   const device = sources[0].x.device;
   const g0 = sources[0].g;
   const s1 = sources[1];
-  const t = convTiles(device).forward;
-  const vec = sources.every((s) => s.g.cin % 4 === 0) ? 4 : 1;
-  const tn = columns(t.tn, g0.cout);
-  // Pixels per segment: the accumulator budget over the columns, balanced over the row (9 as 5 + 4, not 8 + 1).
-  const tmMax = Math.max(1, Math.floor(t.outputs / tn));
-  const tm = Math.ceil(g0.wo / Math.ceil(g0.wo / tmMax));
-  const segsPerRow = Math.ceil(g0.wo / tm);
-  const segs = g0.batch * g0.ho * segsPerRow;
+  const { rows, vec, tm, tn, wg, strip, strips, segsPerRow } = forwardPlan(device, sources);
+  const segs = g0.batch * strips * segsPerRow;
   const kernel: Kernel = {
     shader: 'conv2d_forward',
     entry: 'forward',
-    workgroup: [t.wg],
+    workgroup: [wg],
     constants: { HAS_BIAS: bias ? 1 : 0, WT_VEC: g0.cout % 4 === 0 ? 1 : 0 },
     defines: {
       X_TYPE: vec === 4 ? 'vec4f' : 'f32', W_TYPE: g0.cout % 4 === 0 ? 'vec4f' : 'f32', YV: g0.cout % 4 === 0 ? '' : '//', // vec4 stores
-      VEC: vec, TM: tm, TN: tn, KW0: g0.kw, KW1: s1?.g.kw ?? 0, SW: g0.sw, WG: t.wg,
-      ...subgroupDefines(device, t.subgroups),
+      VEC: vec, TM: tm, TN: tn, KW0: g0.kw, KW1: s1?.g.kw ?? 0, SW: g0.sw, ROWS: rows, WG: wg,
+      ...subgroupDefines(device, convTiles(device).forward.subgroups),
     },
   };
-  const groupsM = Math.ceil(segs / t.wg);
+  const groupsM = Math.ceil(segs / wg);
   gridCheck(device, op, groupsM);
   const y = Tensor.empty(device, [g0.batch, g0.ho, g0.wo, g0.cout]);
   const src = (g: ConvGeometry | undefined) => (g ? [g.h, g.w, g.cin, g.kh, g.sh] : [0, 0, 0, 0, 0]);
-  const p = params().u(segs, g0.cout, g0.ho, g0.wo, segsPerRow, 0, 0, 0)
+  const p = params().u(segs, g0.cout, g0.ho, g0.wo, segsPerRow, strips, strip, 0)
     .u(...src(g0)).i(g0.pt, g0.pl).u(0)
     .u(...src(s1?.g)).i(s1?.g.pt ?? 0, s1?.g.pl ?? 0).u(0);
   const x1 = s1?.x ?? sources[0].x;
   const w1 = s1?.w ?? sources[0].w;
-  device.run(kernel, [p, y, sources[0].x, sources[0].w, x1, w1, bias ?? sources[0].w], [groupsM * t.wg, Math.ceil(g0.cout / tn)]);
+  device.run(kernel, [p, y, sources[0].x, sources[0].w, x1, w1, bias ?? sources[0].w], [groupsM * wg, Math.ceil(g0.cout / tn)]);
   return y;
 }
 
