@@ -54,6 +54,8 @@ const WG: u32 = {{WG}}u;
 
 override HAS_BIAS: bool = false;
 override WT_VEC: bool = false; // WT is vec4f
+// Add into y instead of overwriting it (a gradient accumulated in place: the stride-1 dgrad).
+override ACCUMULATE: bool = false;
 
 // `s` is a literal at every call site, so these branches fold away after inlining.
 fn load_x(s: u32, i: u32) -> vec4f {
@@ -90,14 +92,19 @@ fn bias4(co: u32) -> vec4f {
   return v;
 }
 
-// y[o + co .. o + co + 4) = v, columns past Cout dropped: one vec4 store when Cout % 4 == 0.
+// y[o + co .. o + co + 4) = v (+= v with ACCUMULATE), columns past Cout dropped: one vec4 store when Cout % 4 == 0.
 fn store_y(o: u32, co: u32, v: vec4f) {
 {{YV}}  if (WT_VEC) {
-{{YV}}    if (co < p.cout) { y[(o + co) / 4u] = WT(v); }
+{{YV}}    if (co < p.cout) {
+{{YV}}      let i = (o + co) / 4u;
+{{YV}}      if (ACCUMULATE) { y[i] += WT(v); } else { y[i] = WT(v); }
+{{YV}}    }
 {{YV}}    return;
 {{YV}}  }
   for (var c = 0u; c < 4u; c++) {
-    if (co + c < p.cout) { y[o + co + c] = WT(v[c]); }
+    if (co + c < p.cout) {
+      if (ACCUMULATE) { y[o + co + c] += WT(v[c]); } else { y[o + co + c] = WT(v[c]); }
+    }
   }
 }
 

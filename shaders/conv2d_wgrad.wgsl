@@ -34,6 +34,8 @@ const WG: u32 = {{WG}}u;
 @group(0) @binding(3) var<storage, read> dy: array<DT>;
 
 override DT_VEC: bool = false; // DT is vec4f
+// Add into dw instead of overwriting it (one split only: a weight gradient accumulated in place).
+override ACCUMULATE: bool = false;
 
 // dY[q, co .. co + 4), zero past Cout.
 fn load_dy(q: u32, co: u32) -> vec4f {
@@ -129,7 +131,10 @@ fn read_dy(q: u32, n0: u32, lane: u32) -> array<vec4f, TN4> {
       for (var j = 0u; j < TN4; j++) {
         for (var c = 0u; c < 4u; c++) {
           let co = n0 + j * 4u + c;
-          if (co < p.cout) { dw[out + row * p.cout + co] = acc[(kx * VEC + cc) * TN4 + j][c]; }
+          if (co < p.cout) {
+            let i = out + row * p.cout + co;
+            if (ACCUMULATE) { dw[i] += acc[(kx * VEC + cc) * TN4 + j][c]; } else { dw[i] = acc[(kx * VEC + cc) * TN4 + j][c]; }
+          }
         }
       }
     }

@@ -164,6 +164,9 @@ fn grad_out(i: u32) -> f32 {
 @group(0) @binding(2) var<storage, read_write> ggamma: array<f32>;
 @group(0) @binding(3) var<storage, read> partials_in: array<f32>;
 
+// Add into gbeta and ggamma instead of overwriting them (affine gradients accumulated in place over time steps).
+override ACCUMULATE: bool = false;
+
 // (dbeta, dgamma) of channel ch: the per-sample partials summed in a fixed order (deterministic).
 fn sum_partials(ch: u32) -> vec2f {
   var a = 0.0;
@@ -172,8 +175,13 @@ fn sum_partials(ch: u32) -> vec2f {
     a += partials_in[n * C + ch];
     b += partials_in[(p.n + n) * C + ch];
   }
-  gbeta[ch] = a;
-  ggamma[ch] = b;
+  if (ACCUMULATE) {
+    gbeta[ch] += a;
+    ggamma[ch] += b;
+  } else {
+    gbeta[ch] = a;
+    ggamma[ch] = b;
+  }
   return vec2f(a, b);
 }
 

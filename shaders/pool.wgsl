@@ -43,6 +43,8 @@ override PH: u32 = 0;
 override PW: u32 = 0;
 // avg pool: divide by the whole window, padding included (PyTorch's count_include_pad).
 override INCLUDE_PAD: bool = true;
+// max pool backward: add into gx instead of overwriting it (a gradient accumulated in place).
+override ACCUMULATE: bool = false;
 
 fn index(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * WG_X; }
 
@@ -102,7 +104,7 @@ fn covering(i: u32, k: u32, s: u32, pad: u32, n_out: u32) -> vec2i {
       if (argmax_in[o] == me) { s += gy[o]; }
     }
   }
-  gx[i] = s;
+  if (ACCUMULATE) { gx[i] += s; } else { gx[i] = s; }
 }
 
 // ---- max pool on vec4s (C % 4 == 0): a thread per 4 adjacent channels of one pixel, the same scan and
@@ -156,7 +158,7 @@ override C4: u32 = C / 4u;
       s += select(vec4f(0.0), gy4[o], argmax_in4[o] == me);
     }
   }
-  gx4[i] = s;
+  if (ACCUMULATE) { gx4[i] += s; } else { gx4[i] = s; }
 }
 
 // How many elements output (oy, ox) averages: PyTorch clips the window to the padded image when

@@ -12,6 +12,8 @@ struct P { rows: u32, cols: u32, chunk: u32, scale: f32 }
 @group(0) @binding(2) var<storage, read> x4: array<vec4f>;
 
 override WG_X: u32 = 256;
+// Add the sums into y instead of overwriting it (the last pass of a gradient accumulated in place).
+override ACCUMULATE: bool = false;
 
 @compute @workgroup_size(WG_X) fn sum_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG_X;
@@ -22,7 +24,7 @@ override WG_X: u32 = 256;
   let r1 = min(g * p.chunk + p.chunk, p.rows);
   var s = 0.0;
   for (var r = g * p.chunk; r < r1; r++) { s += x[r * p.cols + c]; }
-  y[i] = s * p.scale;
+  if (ACCUMULATE) { y[i] += s * p.scale; } else { y[i] = s * p.scale; }
 }
 
 @compute @workgroup_size(WG_X) fn sum_rows4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -35,5 +37,5 @@ override WG_X: u32 = 256;
   let r1 = min(g * p.chunk + p.chunk, p.rows);
   var s = vec4f(0.0);
   for (var r = g * p.chunk; r < r1; r++) { s += x4[r * cols4 + c]; }
-  y4[i] = s * p.scale;
+  if (ACCUMULATE) { y4[i] += s * p.scale; } else { y4[i] = s * p.scale; }
 }

@@ -358,6 +358,61 @@ describe('conv2dPair', () => {
   });
 });
 
+const SAME = { padding: 'same' as const };
+
+describe('gradients added in place', () => {
+  it('a weight, bias and activations used at three steps: every gradient against finite differences', async () => {
+    // h1 = conv(x); h2 = conv(x) + conv(h1); h3 = conv(h1) + conv(h2): wl serves three convs, w, b and x two or
+    // three; in the backward walk the later contributions are added into the gradients in place.
+    const x = [2, 7, 9, 4];
+    const k = [3, 3, 4, 4];
+    const g = refGeometry(x, k, 1, 'same');
+    const cpuConv = (a: Float64Array, w: Float64Array, b: Float64Array | null) => conv2dRef(a, w, b, g);
+    await checkOp(await device(), {
+      shapes: [x, k, [4], k],
+      gpu: ([xt, w, b, wl]) => {
+        const h1 = conv2d(xt, w, b, SAME);
+        const h2 = conv2dPair(xt, w, h1, wl, b, SAME);
+        return conv2dPair(h1, wl, h2, wl, b, SAME);
+      },
+      cpu: ([xs, w, b, wl]) => {
+        const h1 = cpuConv(xs, w, b);
+        const h2 = addInto(cpuConv(xs, w, b), cpuConv(h1, wl, null));
+        return addInto(cpuConv(h1, wl, b), cpuConv(h2, wl, null));
+      },
+      seed: 77,
+    });
+  });
+  it('the backward helpers add into a given gradient: dgrad (stride 1 and 2), wgrad (one split and several)', async () => {
+    const d = await device();
+    const cases: Case[] = [
+      { x: [3, 17, 16, 8], k: [3, 3], cout: 8, stride: 1, padding: 'same' }, // the forward kernel's rows variant
+      { x: [2, 7, 11, 13], k: [5, 3], cout: 6, stride: 1, padding: 'valid' }, // scalar channels, row at a time
+      { x: [2, 9, 8, 4], k: [3, 3], cout: 8, stride: 2, padding: 'same' }, // the strided dgrad kernel
+      { x: [8, 32, 32, 4], k: [3, 3], cout: 8, stride: 1, padding: 'same' }, // wgrad split over several chunks
+    ];
+    for (const [i, c] of cases.entries()) {
+      const rg = geom(c);
+      const geo = convGeometry('conv2d', c.x, wShape(c), opts(c));
+      const r = rng(500 + i);
+      const x = randn(size(c.x), r), w = randn(size(wShape(c)), r), gy = randn(rg.batch * rg.ho * rg.wo * rg.cout, r);
+      const dx0 = randn(size(c.x), r), dw0 = randn(size(wShape(c)), r);
+      const [dx, dw, dxInto, dwInto] = tidy(d, () => {
+        const gyt = Tensor.from(d, gy, [rg.batch, rg.ho, rg.wo, rg.cout]);
+        const into = [Tensor.from(d, dx0, c.x), Tensor.from(d, dw0, wShape(c))];
+        const dx = conv2dBackwardInput(gyt, Tensor.from(d, w, wShape(c)), geo, into[0]);
+        const dw = conv2dBackwardWeight(gyt, Tensor.from(d, x, c.x), geo, into[1]);
+        return [dx, dw, into[0], into[1]];
+      });
+      expect(dx, label(c)).toBe(dxInto);
+      expect(dw, label(c)).toBe(dwInto);
+      expectClose(await dx.readF32(), addInto(dx0, conv2dBackwardInputRef(gy, w, rg)), 2e-5, `dx + into, ${label(c)}`);
+      expectClose(await dw.readF32(), addInto(dw0, conv2dBackwardWeightRef(gy, x, rg)), 2e-5, `dw + into, ${label(c)}`);
+      dx.dispose(), dw.dispose();
+    }
+  });
+});
+
 describe('bad input throws one clear error before any dispatch', () => {
   const BAD: [string, (d: Device) => unknown, RegExp][] = [
     ['mismatched channels', (d) => conv2d(T(d, [1, 5, 5, 3]), T(d, [3, 3, 4, 2]), undefined), /conv2d.*\[1, 5, 5, 3\].*\[3, 3, 4, 2\].*3 channels.*expects 4/],

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BatchNormState, batchNorm, batchNormRelu } from '../src/kernels/batch-norm.js';
-import { relu } from '../src/kernels/elementwise.js';
+import { add, relu } from '../src/kernels/elementwise.js';
 import { layerNorm, layerNormBackward, layerNormForward, layerNormRelu } from '../src/kernels/layer-norm.js';
 import { backward, tidy } from '../src/engine/tape.js';
 import { Tensor } from '../src/engine/tensor.js';
@@ -31,6 +31,24 @@ describe('layerNorm (GroupNorm(1, C))', () => {
         });
       });
     }
+  }
+
+  // gamma and beta shared by two norms (as across time steps): the second affine gradient is added into the
+  // first in place. [.., 12]: the fused vec4 backward; [.., 13]: the scalar kernels.
+  for (const c of [12, 13]) {
+    it(`gamma and beta shared by two layer norms [2, 3, 5, ${c}]`, async () => {
+      const shape: Shape = [2, 3, 5, c];
+      await checkOp(await device(), {
+        shapes: [shape, shape, [c], [c]],
+        gpu: ([x1, x2, g, b]) => add(layerNormRelu(x1, g, b), layerNorm(x2, g, b)),
+        cpu: ([x1, x2, g, b]) => {
+          const y1 = layerNormRef(x1, normShape(shape), g, b, 1e-5, true).y;
+          const y2 = layerNormRef(x2, normShape(shape), g, b, 1e-5).y;
+          return y1.map((v, i) => v + y2[i]);
+        },
+        seed: c,
+      });
+    });
   }
 
   // [.., 13]: the scalar kernels' two-pass variance; [.., 12]: the vec4 kernel's one pass shifted by the sample's

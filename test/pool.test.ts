@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { avgPool2d, globalAvgPool, maxPool2d, maxPool2dBackward, maxPool2dForward, type PoolOptions } from '../src/kernels/pool.js';
 import { backward, tidy } from '../src/engine/tape.js';
+import { add } from '../src/kernels/elementwise.js';
 import { Tensor } from '../src/engine/tensor.js';
 import { checkOp, expectClose, randn, rng, useDevice } from './helpers.js';
 import { avgPool2dRef, globalAvgPoolRef, maxPool2dRef, type PoolRefGeometry } from './reference/pool.js';
@@ -54,6 +55,16 @@ describe('maxPool2d', () => {
       for (const u of [t, y, argmax]) u.dispose();
     });
   }
+
+  for (const channels of [3, 4]) it(`an input pooled twice: the second gradient is added into the first in place (${channels} channels)`, async () => {
+    const c: Case = { shape: [2, 7, 6, channels], kernel: [3, 3], stride: [2, 2], padding: [1, 1] };
+    await checkOp(await device(), {
+      shapes: [c.shape],
+      inputs: [distinct(size(c.shape), 11)],
+      gpu: ([t]) => add(maxPool2d(t, opts(c)), maxPool2d(t, opts(c))),
+      cpu: ([a]) => maxPool2dRef(a, geom(c)).y.map((v) => 2 * v),
+    });
+  });
 
   for (const channels of [3, 4]) it(`ties go to the first maximum in scan order; padding is -inf (${channels} channels)`, async () => {
     const d = await device();

@@ -15,12 +15,16 @@ export interface TapeNode {
   readonly id: number;
   readonly op: string;
   readonly inputs: readonly Tensor[];
-  /** Gradients w.r.t. each input (null where an input needs none). */
-  readonly backward: (gy: Tensor) => (Tensor | null)[];
+  /**
+   * Gradients w.r.t. each input (null where an input needs none). `into[k]`, where defined, is input k's
+   * gradient so far: a backward may add its gradient for input k into it in place and return it (saving a
+   * separate accumulate pass; weights shared across time steps get one contribution per step).
+   */
+  readonly backward: (gy: Tensor, into: readonly (Tensor | undefined)[]) => (Tensor | null)[];
 }
 
 /** Records `out = op(inputs)` if gradients are on and any input needs one. Returns `out`. */
-export function record(op: string, inputs: readonly Tensor[], out: Tensor, backward: (gy: Tensor) => (Tensor | null)[]): Tensor {
+export function record(op: string, inputs: readonly Tensor[], out: Tensor, backward: TapeNode['backward']): Tensor {
   if (out.device.gradEnabled && inputs.some((t) => t.requiresGrad)) {
     out.requiresGrad = true;
     out.node = { id: nextNode++, op, inputs, backward };
@@ -56,18 +60,22 @@ export function backward(loss: Tensor, seed?: Tensor): void {
       const out = nodes.get(id)!;
       const gy = grads.get(out);
       if (!gy) continue;
-      const gxs = out.node!.backward(gy);
+      const inputs = out.node!.inputs;
+      // The gradient so far of each input that needs one: where the op adds into it, no accumulate pass follows.
+      const into = inputs.map((x) => (x.requiresGrad ? (x.node ? grads.get(x) : x.grad) ?? undefined : undefined));
+      const gxs = out.node!.backward(gy, into);
       if (owned.has(gy)) {
         gy.dispose();
         owned.delete(gy);
       }
       grads.delete(out);
-      out.node!.inputs.forEach((x, k) => {
+      inputs.forEach((x, k) => {
         const gx = gxs[k];
         if (!gx || !x.requiresGrad) {
           if (gx && !x.requiresGrad) gx.dispose();
           return;
         }
+        if (gx === into[k]) return; // added in place
         if (gx.size !== x.size) throw new Error(`backward of ${out.node!.op}: gradient [${gx.shape}] for input [${x.shape}]`);
         const target = x.node ? grads.get(x) : x.grad;
         if (target) {

@@ -10,7 +10,8 @@ import { params, type Device } from '../engine/device.js';
 import { type Kernel, registerGenerator } from '../engine/shaders.js';
 import { keep, record } from '../engine/tape.js';
 import { Tensor } from '../engine/tensor.js';
-import { sumRows } from './reduce.js';
+import { accumulate } from './elementwise.js';
+import { addRowSums, sumRows } from './reduce.js';
 
 export type Padding = 'same' | 'valid' | number | readonly [number, number, number, number];
 
@@ -328,9 +329,10 @@ export function forwardPlan(device: Device, sources: readonly { g: ConvGeometry 
 
 /**
  * One forward dispatch over one or two sources; y = sum of the sources' convs (+ bias). Sources share
- * kw and sw (compile-time in the shader); padding may be negative (the dgrad form).
+ * kw and sw (compile-time in the shader); padding may be negative (the dgrad form). With `into`, the
+ * result is added into it (in the kernel's stores) and it is returned.
  */
-function forwardKernel(op: string, sources: { x: Tensor; w: Tensor; g: ConvGeometry }[], bias: Tensor | undefined): Tensor {
+function forwardKernel(op: string, sources: { x: Tensor; w: Tensor; g: ConvGeometry }[], bias: Tensor | undefined, into?: Tensor): Tensor {
   const device = sources[0].x.device;
   const g0 = sources[0].g;
   const s1 = sources[1];
@@ -340,7 +342,7 @@ function forwardKernel(op: string, sources: { x: Tensor; w: Tensor; g: ConvGeome
     shader: 'conv2d_forward',
     entry: 'forward',
     workgroup: [wg],
-    constants: { HAS_BIAS: bias ? 1 : 0, WT_VEC: g0.cout % 4 === 0 ? 1 : 0 },
+    constants: { HAS_BIAS: bias ? 1 : 0, WT_VEC: g0.cout % 4 === 0 ? 1 : 0, ...(into ? { ACCUMULATE: 1 } : {}) },
     defines: {
       X_TYPE: vec === 4 ? 'vec4f' : 'f32', W_TYPE: g0.cout % 4 === 0 ? 'vec4f' : 'f32', YV: g0.cout % 4 === 0 ? '' : '//', // vec4 stores
       VEC: vec, TM: tm, TN: tn, KW0: g0.kw, KW1: s1?.g.kw ?? 0, SW: g0.sw, ROWS: rows, WG: wg,
@@ -349,7 +351,7 @@ function forwardKernel(op: string, sources: { x: Tensor; w: Tensor; g: ConvGeome
   };
   const groupsM = Math.ceil(segs / wg);
   gridCheck(device, op, groupsM);
-  const y = Tensor.empty(device, [g0.batch, g0.ho, g0.wo, g0.cout]);
+  const y = into ?? Tensor.empty(device, [g0.batch, g0.ho, g0.wo, g0.cout]);
   const src = (g: ConvGeometry | undefined) => (g ? [g.h, g.w, g.cin, g.kh, g.sh] : [0, 0, 0, 0, 0]);
   const p = params().u(segs, g0.cout, g0.ho, g0.wo, segsPerRow, strips, strip, 0)
     .u(...src(g0)).i(g0.pt, g0.pl).u(0)
@@ -364,7 +366,7 @@ function forwardKernel(op: string, sources: { x: Tensor; w: Tensor; g: ConvGeome
  * dgrad of a stride-1 conv is a forward conv of dY (padded by k - 1 - p) with the flipped, transposed
  * weight (conv2d_flip.wgsl), so it runs on the forward kernel and its input-column reuse.
  */
-function stride1BackwardInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
+function stride1BackwardInput(gy: Tensor, w: Tensor, g: ConvGeometry, into?: Tensor): Tensor {
   const device = gy.device;
   const n = g.kh * g.kw * g.cin * g.cout;
   // Inside backward() the weight is the same at every time step: flip it once per pass.
@@ -379,13 +381,13 @@ function stride1BackwardInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
     batch: g.batch, h: g.ho, w: g.wo, cin: g.cout, kh: g.kh, kw: g.kw, cout: g.cin, sh: 1, sw: 1,
     pt: g.kh - 1 - g.pt, pb: g.kh - 1 - g.pb, pl: g.kw - 1 - g.pl, pr: g.kw - 1 - g.pr, ho: g.h, wo: g.w,
   };
-  const dx = forwardKernel('conv2dBackwardInput', [{ x: gy, w: wf, g: gf }], undefined);
+  const dx = forwardKernel('conv2dBackwardInput', [{ x: gy, w: wf, g: gf }], undefined, into);
   if (!cache) wf.dispose();
   return dx;
 }
 
-/** dL/dx of conv(x, w) given dL/dy [N, Ho, Wo, Cout]: [N, H, W, Cin]. */
-export function conv2dBackwardInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
+/** dL/dx of conv(x, w) given dL/dy [N, Ho, Wo, Cout]: [N, H, W, Cin]; with `into`, added into it and it returned. */
+export function conv2dBackwardInput(gy: Tensor, w: Tensor, g: ConvGeometry, into?: Tensor): Tensor {
   const op = 'conv2dBackwardInput';
   checkTensor(op, gy, 'gradient');
   checkTensor(op, w, 'weight');
@@ -393,8 +395,9 @@ export function conv2dBackwardInput(gy: Tensor, w: Tensor, g: ConvGeometry): Ten
     throw new Error(`${op}: gradient ${shapeStr(gy.shape)} and weight ${shapeStr(w.shape)} do not fit the conv ` +
       `(expected [${g.batch}, ${g.ho}, ${g.wo}, ${g.cout}] and [${g.kh}, ${g.kw}, ${g.cin}, ${g.cout}])`);
   }
+  checkInto(op, into, [g.batch, g.h, g.w, g.cin]);
   const device = gy.device;
-  if (g.sh === 1 && g.sw === 1) return stride1BackwardInput(gy, w, g);
+  if (g.sh === 1 && g.sw === 1) return stride1BackwardInput(gy, w, g, into);
   const t = convTiles(device).dgrad;
   const vec = g.cout % 4 === 0 ? 4 : 1;
   const tn = columns(t.tn, g.cin);
@@ -422,11 +425,27 @@ export function conv2dBackwardInput(gy: Tensor, w: Tensor, g: ConvGeometry): Ten
     Math.min(g.cout, t.bk), 0, 0, 0,
   );
   device.run(kernel, [p, dx, gy, w], [groupsM * t.wg, Math.ceil(g.cin / tn), g.sh * g.sw]);
-  return dx;
+  return addInto(into, dx);
 }
 
-/** dL/dw of conv(x, w) given dL/dy [N, Ho, Wo, Cout]: [kh, kw, Cin, Cout]. Split-K over output pixels. */
-export function conv2dBackwardWeight(gy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
+/** `into` (a gradient to add into) must have the result's shape. */
+function checkInto(op: string, into: Tensor | undefined, shape: readonly number[]): void {
+  if (into && !sameShape(into.shape, shape)) throw new Error(`${op}: cannot add a ${shapeStr(shape)} result into ${shapeStr(into.shape)}`);
+}
+
+/** into += t (t disposed), or t where there is nothing to add into. */
+function addInto(into: Tensor | undefined, t: Tensor): Tensor {
+  if (!into) return t;
+  accumulate(into, t);
+  t.dispose();
+  return into;
+}
+
+/**
+ * dL/dw of conv(x, w) given dL/dy [N, Ho, Wo, Cout]: [kh, kw, Cin, Cout]. Split-K over output pixels. With
+ * `into`, added into it (in the kernel's stores, or in the split sum's last pass) and it returned.
+ */
+export function conv2dBackwardWeight(gy: Tensor, x: Tensor, g: ConvGeometry, into?: Tensor): Tensor {
   const op = 'conv2dBackwardWeight';
   checkTensor(op, gy, 'gradient');
   checkTensor(op, x, 'input');
@@ -434,6 +453,7 @@ export function conv2dBackwardWeight(gy: Tensor, x: Tensor, g: ConvGeometry): Te
     throw new Error(`${op}: gradient ${shapeStr(gy.shape)} and input ${shapeStr(x.shape)} do not fit the conv ` +
       `(expected [${g.batch}, ${g.ho}, ${g.wo}, ${g.cout}] and [${g.batch}, ${g.h}, ${g.w}, ${g.cin}])`);
   }
+  checkInto(op, into, [g.kh, g.kw, g.cin, g.cout]);
   const device = gy.device;
   const t = convTiles(device).wgrad;
   const vec = g.cin % 4 === 0 ? 4 : 1;
@@ -458,7 +478,7 @@ export function conv2dBackwardWeight(gy: Tensor, x: Tensor, g: ConvGeometry): Te
     shader: 'conv2d_wgrad',
     entry: 'wgrad',
     workgroup: [wg],
-    constants: { DT_VEC: g.cout % 4 === 0 ? 1 : 0 },
+    constants: { DT_VEC: g.cout % 4 === 0 ? 1 : 0, ...(into && zs === 1 ? { ACCUMULATE: 1 } : {}) },
     defines: {
       X_TYPE: vec === 4 ? 'vec4f' : 'f32', DY_TYPE: g.cout % 4 === 0 ? 'vec4f' : 'f32',
       VEC: vec, TN4: tn / 4, KW: g.kw, SW: g.sw, WG: wg, LANE_SPLIT: laneSplits > 1 ? ' + t / p.rows' : '',
@@ -468,12 +488,17 @@ export function conv2dBackwardWeight(gy: Tensor, x: Tensor, g: ConvGeometry): Te
   const p = params().u(threads, g.cout, outRows, chunk, g.cin, g.h, g.w, g.ho, g.wo, g.sh).i(g.pt, g.pl).u(laneSplits, 0, 0, 0);
   const grid: [number, number, number] = [groupsM * wg, Math.ceil(g.cout / tn), zs / laneSplits];
   if (zs === 1) {
-    const dw = Tensor.empty(device, [g.kh, g.kw, g.cin, g.cout]);
+    const dw = into ?? Tensor.empty(device, [g.kh, g.kw, g.cin, g.cout]);
     device.run(kernel, [p, dw, x, gy], grid);
     return dw;
   }
   const partial = Tensor.empty(device, [zs, g.kh * g.kw * g.cin * g.cout]);
   device.run(kernel, [p, partial, x, gy], grid);
+  if (into) {
+    addRowSums(into, partial);
+    partial.dispose();
+    return into;
+  }
   const sum = sumRows(partial);
   partial.dispose();
   const dw = sum.view([g.kh, g.kw, g.cin, g.cout]);
@@ -485,10 +510,10 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-/** Bias gradient: dY summed over batch and pixels. */
-function biasGrad(gy: Tensor, cout: number): Tensor {
+/** Bias gradient: dY summed over batch and pixels (added into `into` where given). */
+function biasGrad(gy: Tensor, cout: number, into?: Tensor): Tensor {
   const flat = gy.view([gy.size / cout, cout]);
-  const gb = sumRows(flat);
+  const gb = into ? addRowSums(into, flat) : sumRows(flat);
   flat.dispose();
   return gb;
 }
@@ -503,10 +528,10 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | undefined, opts: Con
   if (x.device !== w.device || (bias && bias.device !== x.device)) throw new Error(`${op}: tensors live on different devices`);
   const y = forwardKernel(op, [{ x, w, g }], bias);
   const inputs = bias ? [x, w, bias] : [x, w];
-  return record(op, inputs, y, (gy) => [
-    x.requiresGrad ? conv2dBackwardInput(gy, w, g) : null,
-    w.requiresGrad ? conv2dBackwardWeight(gy, x, g) : null,
-    bias?.requiresGrad ? biasGrad(gy, g.cout) : null,
+  return record(op, inputs, y, (gy, into) => [
+    x.requiresGrad ? conv2dBackwardInput(gy, w, g, into[0]) : null,
+    w.requiresGrad ? conv2dBackwardWeight(gy, x, g, into[1]) : null,
+    bias?.requiresGrad ? biasGrad(gy, g.cout, into[2]) : null,
   ]);
 }
 
@@ -530,11 +555,11 @@ export function conv2dPair(
   if ([w1, x2, w2, bias].some((t) => t && t.device !== x1.device)) throw new Error(`${op}: tensors live on different devices`);
   const y = forwardKernel(op, [{ x: x1, w: w1, g: g1 }, { x: x2, w: w2, g: g2 }], bias);
   const inputs = bias ? [x1, w1, x2, w2, bias] : [x1, w1, x2, w2];
-  return record(op, inputs, y, (gy) => [
-    x1.requiresGrad ? conv2dBackwardInput(gy, w1, g1) : null,
-    w1.requiresGrad ? conv2dBackwardWeight(gy, x1, g1) : null,
-    x2.requiresGrad ? conv2dBackwardInput(gy, w2, g2) : null,
-    w2.requiresGrad ? conv2dBackwardWeight(gy, x2, g2) : null,
-    bias?.requiresGrad ? biasGrad(gy, g1.cout) : null,
+  return record(op, inputs, y, (gy, into) => [
+    x1.requiresGrad ? conv2dBackwardInput(gy, w1, g1, into[0]) : null,
+    w1.requiresGrad ? conv2dBackwardWeight(gy, x1, g1, into[1]) : null,
+    x2.requiresGrad ? conv2dBackwardInput(gy, w2, g2, into[2]) : null,
+    w2.requiresGrad ? conv2dBackwardWeight(gy, x2, g2, into[3]) : null,
+    bias?.requiresGrad ? biasGrad(gy, g1.cout, into[4]) : null,
   ]);
 }

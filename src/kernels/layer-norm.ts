@@ -55,7 +55,7 @@ export function normParams(p: { n: number; hw: number; m?: number; total?: numbe
  */
 export function channelGradSums(
   gy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor,
-  opts: { perChannel: boolean; reluOutput?: Tensor },
+  opts: { perChannel: boolean; reluOutput?: Tensor; into?: AffineGrads },
 ): { gbeta: Tensor; ggamma: Tensor } {
   const [n, h, w, c] = x.shape;
   const device = x.device;
@@ -68,16 +68,27 @@ export function channelGradSums(
     [P, partials, mean, rstd, x, gy, opts.reluOutput ?? gy],
     [Math.ceil(c / cb) * cb, rows, n],
   );
-  return sumSamples(partials);
+  return sumSamples(partials, opts.into);
 }
 
-/** partials [2, N, C] -> dbeta = sum_n partials[0, n], dgamma = sum_n partials[1, n], in a fixed order. Disposes partials. */
-function sumSamples(partials: Tensor): { gbeta: Tensor; ggamma: Tensor } {
+/** Gradients of gamma and beta so far, to add into in place (both, or neither is used). */
+export interface AffineGrads {
+  gamma?: Tensor;
+  beta?: Tensor;
+}
+
+/**
+ * partials [2, N, C] -> dbeta = sum_n partials[0, n], dgamma = sum_n partials[1, n], in a fixed order; added
+ * into `into`'s tensors (returned) where it holds both. Disposes partials.
+ */
+function sumSamples(partials: Tensor, into?: AffineGrads): { gbeta: Tensor; ggamma: Tensor } {
   const [, n, c] = partials.shape;
   const device = partials.device;
-  const gbeta = Tensor.empty(device, [c]);
-  const ggamma = Tensor.empty(device, [c]);
-  device.run({ shader: 'norm', entry: 'sum_samples', workgroup: [64], constants: { C: c } }, [normParams({ n, hw: 0 }), gbeta, ggamma, partials], [c]);
+  const add = into?.gamma && into.beta && into.gamma.size === c && into.beta.size === c;
+  const gbeta = add ? into!.beta! : Tensor.empty(device, [c]);
+  const ggamma = add ? into!.gamma! : Tensor.empty(device, [c]);
+  device.run({ shader: 'norm', entry: 'sum_samples', workgroup: [64], constants: { C: c, ...(add ? { ACCUMULATE: 1 } : {}) } },
+    [normParams({ n, hw: 0 }), gbeta, ggamma, partials], [c]);
   partials.dispose();
   return { gbeta, ggamma };
 }
@@ -113,6 +124,8 @@ export interface LayerNormBackwardOptions {
   /** Compute dL/dx (default true) and dgamma, dbeta (default true). */
   needInput?: boolean;
   needAffine?: boolean;
+  /** dgamma and dbeta are added into these (and returned) where both are given. */
+  into?: AffineGrads;
 }
 
 /** Gradients of layer norm given dL/dy and the forward's saved mean and rstd. */
@@ -140,7 +153,7 @@ export function layerNormBackward(
     const gx = Tensor.empty(device, x.shape);
     const partials = Tensor.empty(device, [2, n, c]);
     device.run(kernel('ln_backward4'), [...bindings(gx), partials], [1, rows, n]);
-    return { gx, ...sumSamples(partials) };
+    return { gx, ...sumSamples(partials, opts.into) };
   }
   let gx: Tensor | null = null;
   if (needInput) {
@@ -148,17 +161,18 @@ export function layerNormBackward(
     device.run(kernel(c % 4 === 0 ? 'ln_backward_x4' : 'ln_backward_x'), bindings(gx), [1, rows, n]);
   }
   if (!needAffine) return { gx, ggamma: null, gbeta: null };
-  const { gbeta, ggamma } = channelGradSums(gy, x, mean, rstd, { perChannel: false, reluOutput: opts.reluOutput });
+  const { gbeta, ggamma } = channelGradSums(gy, x, mean, rstd, { perChannel: false, reluOutput: opts.reluOutput, into: opts.into });
   return { gx, ggamma, gbeta };
 }
 
 function recorded(x: Tensor, gamma: Tensor, beta: Tensor, eps: number, relu: boolean): Tensor {
   const { y, mean, rstd } = layerNormForward(x, gamma, beta, eps, { relu });
-  record(relu ? 'layerNormRelu' : 'layerNorm', [x, gamma, beta], y, (gy) => {
+  record(relu ? 'layerNormRelu' : 'layerNorm', [x, gamma, beta], y, (gy, into) => {
     const g = layerNormBackward(gy, x, mean, rstd, gamma, {
       reluOutput: relu ? y : undefined,
       needInput: x.requiresGrad,
       needAffine: gamma.requiresGrad || beta.requiresGrad,
+      into: { gamma: into[1], beta: into[2] },
     });
     return [g.gx, g.ggamma, g.gbeta];
   });

@@ -98,19 +98,20 @@ export function maxPool2dForward(x: Tensor, opts: PoolOptions): { y: Tensor; arg
 }
 
 /** dL/dx of max pool: each input element sums the output gradients whose argmax it is. */
-export function maxPool2dBackward(gy: Tensor, argmax: Tensor, g: PoolGeometry): Tensor {
+export function maxPool2dBackward(gy: Tensor, argmax: Tensor, g: PoolGeometry, into?: Tensor): Tensor {
   checkGrad('maxPool2d backward', gy, outShape(g));
   checkGrad('maxPool2d backward', argmax, outShape(g), 'argmax');
   if (argmax.dtype !== 'i32') throw new Error(`maxPool2d backward: argmax must be i32, got ${argmax.dtype}`);
-  const gx = Tensor.empty(gy.device, inShape(g));
+  if (into) checkGrad('maxPool2d backward', into, inShape(g), 'gradient to add into');
+  const gx = into ?? Tensor.empty(gy.device, inShape(g));
   const vec = g.c % 4 === 0 ? 4 : 1;
-  gy.device.run(poolKernel(vec === 4 ? 'max_backward4' : 'max_backward', g), [P(g, gx.size / vec), gx, gy, argmax], [gx.size / vec]);
+  gy.device.run(poolKernel(vec === 4 ? 'max_backward4' : 'max_backward', g, into ? { ACCUMULATE: 1 } : {}), [P(g, gx.size / vec), gx, gy, argmax], [gx.size / vec]);
   return gx;
 }
 
 export function maxPool2d(x: Tensor, opts: PoolOptions): Tensor {
   const { y, argmax, geometry } = maxPool2dForward(x, opts);
-  record('maxPool2d', [x], y, (gy) => [maxPool2dBackward(gy, argmax, geometry)]);
+  record('maxPool2d', [x], y, (gy, into) => [maxPool2dBackward(gy, argmax, geometry, into[0])]);
   if (!y.node) argmax.dispose();
   return y;
 }

@@ -13,15 +13,22 @@ const BROADCAST: Kernel = { shader: 'elementwise', entry: 'broadcast', workgroup
  */
 const CHUNK = 256;
 
-/** [R, C] -> [C], times `scale`. Passes of CHUNK rows keep the f32 summation tree shallow. */
-function columnSums(x: Tensor, rows: number, cols: number, scale: number): Tensor {
+/**
+ * [R, C] -> [C], times `scale`. Passes of CHUNK rows keep the f32 summation tree shallow. With `into`
+ * (C values) the last pass adds the sums into it, and it is returned.
+ */
+function columnSums(x: Tensor, rows: number, cols: number, scale: number, into?: Tensor): Tensor {
+  if (into && into.size !== cols) throw new Error(`sumRows: cannot add ${cols} column sums into ${into.describe()}`);
   const vec = cols % 4 === 0 ? 4 : 1;
   let cur = x;
   let r = rows;
   do {
     const groups = Math.ceil(r / CHUNK);
-    const out = Tensor.empty(x.device, groups === 1 ? [cols] : [groups, cols]);
-    x.device.run(vec === 4 ? SUM_ROWS4 : SUM_ROWS, [params().u(r, cols, CHUNK).f(groups === 1 ? scale : 1), out, cur], [groups * cols / vec]);
+    const last = groups === 1;
+    const out = last && into ? into : Tensor.empty(x.device, last ? [cols] : [groups, cols]);
+    const kernel = vec === 4 ? SUM_ROWS4 : SUM_ROWS;
+    x.device.run(last && into ? { ...kernel, constants: { ACCUMULATE: 1 } } : kernel,
+      [params().u(r, cols, CHUNK).f(last ? scale : 1), out, cur], [groups * cols / vec]);
     if (cur !== x) cur.dispose();
     cur = out;
     r = groups;
@@ -43,6 +50,14 @@ export function sumRows(x: Tensor): Tensor {
   if (rows === 0) throw new Error('sumRows: no rows');
   const y = columnSums(x, rows, cols, 1);
   return record('sumRows', [x], y, (gy) => [broadcastTo(gy, x.shape)]);
+}
+
+/** into += the row sums of a [R, C] tensor (into holds C values, any shape); returns into. Not recorded. */
+export function addRowSums(into: Tensor, x: Tensor): Tensor {
+  if (x.shape.length !== 2) throw new Error(`addRowSums: expected [R, C], got [${x.shape.join(', ')}]`);
+  const [rows, cols] = x.shape;
+  if (rows === 0) throw new Error('addRowSums: no rows');
+  return columnSums(x, rows, cols, 1, into);
 }
 
 function reduceAll(op: string, x: Tensor, scale: number): Tensor {
