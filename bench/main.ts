@@ -2,20 +2,22 @@
  * `unroll bench`: the same work done by unroll and by the libraries a JavaScript user would pick
  * instead, in one process on one machine, after checking that they compute the same thing.
  *
- * Peers run one after another (each destroys its device before the next starts, so none competes for
- * the cores): unroll first, then tfjs-cpu, tfjs-wasm, tfjs-webgpu, gpu.js. For every case each peer
+ * The run goes in rounds, one suite each (train-step, inference, rise, cell, conv); in a round the peers run
+ * one after another (each destroys its device before the next starts, so none competes for the cores):
+ * unroll first, then tfjs-cpu, tfjs-wasm, tfjs-webgpu, gpu.js. For every case each peer
  *   1. builds it at the check batch and returns its outputs (and gradients); the first peer to do so is
  *      the case's reference (unroll where it runs), later peers are compared with it;
  *   2. times one call there, and picks the batch to time: the full batch unless one call would exceed
  *      the per-call target (slow peers then run a smaller power-of-two batch, reported as such);
  *   3. runs warm-up calls, then up to `runs` timed calls within the per-measurement budget.
- * The adapter's roofline (FMA peak, copy bandwidth) is measured first on unroll's device.
+ * The adapter's roofline (FMA peak, copy bandwidth) is measured first on unroll's device, and the FMA peak
+ * again at each later round (the machine's speed over the run).
  */
 import { type CellPass, INFERENCE_STEPS, type NetConfig, cellCases, cellFlops, convCases, convFlops, forwardFlopsPerImage, layerShapes, riseFlopsPerImage, trainFlopsPerImage, validateConfig } from './config.js';
 import { RISE_TARGET, blWeights, cellData, convData, images, labels, riseMasks } from './data.js';
 import { compare, describeAgreement } from './agree.js';
 import { type KernelProfile, type Report, type Row, SUITES, type SuiteName, cpuTicks, machine, printProfile, printTable, printWork, stealFraction } from './report.js';
-import { type Roofline, measureRoofline } from './roofline.js';
+import { type Roofline, fmaPeak, measureRoofline } from './roofline.js';
 import { callModel, fitBatch, measure, type Timing } from './timing.js';
 import type { DawnFlags } from './peers/dawn.js';
 import { type Built, PEER_NAMES, type Peer, type PeerName, type Runner, Unavailable } from './peers/types.js';
@@ -139,8 +141,11 @@ export function benchCases(cfg: NetConfig, suites: SuiteName[]): BenchCase[] {
 
 /** Relative shares of the run's time limit: the CPU and tfjs-webgpu peers are the slow ones here. */
 const TIME_WEIGHT: Record<PeerName, number> = { unroll: 2, 'tfjs-cpu': 3, 'tfjs-wasm': 1, 'tfjs-webgpu': 3, 'gpu.js': 1 };
+/** Relative time of each suite (its cases and their builds), for the same shares. */
+const SUITE_WEIGHT: Record<SuiteName, number> = { 'train-step': 4, inference: 4, rise: 1, cell: 5, conv: 6 };
+const turnWeight = (peer: PeerName, suite: SuiteName) => TIME_WEIGHT[peer] * SUITE_WEIGHT[suite];
 
-/** Suites run in this order within a peer (the headline figures first, in case its time share runs out); rows print in SUITES order. */
+/** Suites run as rounds in this order (the headline figures first, in case time runs out); rows print in SUITES order. */
 const RUN_ORDER: SuiteName[] = ['train-step', 'inference', 'rise', 'cell', 'conv'];
 
 const UNIT: Record<Metric, string> = { ms_per_call: 'ms', images_per_second: 'images/s', masked_forwards_per_second: 'masked forwards/s' };
@@ -192,6 +197,7 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
       checkBatch: opts.checkBatch, giveUpSeconds: opts.giveUpMs / 1e3, timeLimitMinutes: opts.timeLimitMs / 60e3, suites: opts.suites, peers: opts.peers, profile: opts.profile,
     },
     roofline: null,
+    speedByRound: [],
     peers: {},
     work: [],
     rows: [],
@@ -205,33 +211,51 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
   const push = (r: Row) => report.rows.push(r);
   let roofline: Roofline | null = null;
 
+  // Rounds: one suite at a time, every peer in turn, each opening its device for the round and destroying it
+  // after (so none competes for the cores). The speed of a shared machine drifts over minutes; in rounds a
+  // peer's figures for a suite are taken within a minute or two of unroll's, not a whole run apart.
   const order = peerOrder(opts.peers);
-  for (const [i, name] of order.entries()) {
-    // Each peer may use its share of the time left (weighted by how slow it tends to be), so a slow peer
-    // cannot starve the ones after it; time a peer leaves unused goes to the peers after it.
-    const weightLeft = order.slice(i).reduce((a, p) => a + TIME_WEIGHT[p], 0);
-    const peerDeadline = performance.now() + ((deadline - performance.now()) * TIME_WEIGHT[name]) / weightLeft;
-    log(`[bench] ${name}: starting`);
+  const rounds = RUN_ORDER.map((suite) => ({ suite, cases: cases.filter((c) => c.suite === suite) })).filter((r) => r.cases.length);
+  const turns = rounds.flatMap((r) => order.map((name) => ({ round: r, name })));
+  const gone = new Map<PeerName, string>();
+  for (const [i, { round, name }] of turns.entries()) {
+    // Each turn may use its share of the time left (weighted by how slow the peer and the suite tend to be),
+    // so a slow peer cannot starve the turns after it; time a turn leaves unused goes to those after it.
+    const weightLeft = turns.slice(i).reduce((a, t) => a + turnWeight(t.name, t.round.suite), 0);
+    const turnDeadline = performance.now() + ((deadline - performance.now()) * turnWeight(name, round.suite)) / weightLeft;
+    const unavailable = (reason: string) => {
+      for (const c of round.cases) push({ suite: c.suite, case: c.name, peer: name, metric: c.metric, value: null, unit: UNIT[c.metric], status: 'unavailable', note: reason });
+    };
+    if (gone.has(name)) {
+      unavailable(gone.get(name)!);
+      continue;
+    }
+    log(`[bench] ${name}: ${round.suite}`);
     const peer = await openPeer(name, opts);
     if (peer instanceof Unavailable) {
       report.peers[name] = `unavailable: ${peer.reason}`;
-      for (const c of cases) push({ suite: c.suite, case: c.name, peer: name, metric: c.metric, value: null, unit: UNIT[c.metric], status: 'unavailable', note: peer.reason });
+      gone.set(name, peer.reason);
+      unavailable(peer.reason);
       continue;
     }
     report.peers[name] = peer.description;
     if (name === 'tfjs-webgpu') report.adapter ??= { description: peer.description };
     Object.assign(report.versions, peer.versions);
     try {
-      if (name === 'unroll') {
+      if (name === 'unroll' && opts.roofline) {
         const device = (peer as unknown as { device: import('../src/engine/device.js').Device }).device;
-        report.adapter = { ...device.info, limits: undefined };
-        if (opts.roofline) {
+        if (!roofline) {
+          report.adapter = { ...device.info, limits: undefined };
           log('[bench] roofline: FMA peak and copy bandwidth');
           roofline = await measureRoofline(device);
+          report.speedByRound.push({ suite: round.suite, fmaGflops: roofline.fmaGflops });
+        } else {
+          // The FMA peak again at each round: how far the machine's speed drifted during the run.
+          report.speedByRound.push({ suite: round.suite, fmaGflops: await fmaPeak(device) });
         }
       }
-      for (const c of [...cases].sort((a, b) => RUN_ORDER.indexOf(a.suite) - RUN_ORDER.indexOf(b.suite))) {
-        if (performance.now() > peerDeadline) {
+      for (const c of round.cases) {
+        if (performance.now() > turnDeadline) {
           push({ suite: c.suite, case: c.name, peer: name, metric: c.metric, value: null, unit: UNIT[c.metric], status: 'skipped', note: 'this peer\'s share of the time limit (--time-limit) was used up' });
           continue;
         }
@@ -394,15 +418,19 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
   }
 }
 
-/** The adapter's bound for every case (compute roofline: FLOPs / FMA peak), and each peer's fraction of it. */
+/**
+ * The adapter's bound for every case (compute roofline: FLOPs / FMA peak), and each peer's fraction of it,
+ * against the FMA peak measured at the case's round (the machine's speed at that time) where there is one.
+ */
 function deriveRoofline(report: Report, cases: BenchCase[], r: Roofline): void {
   for (const c of cases) {
     const fullFlops = c.flops(c.fullBatch);
-    const ms = (fullFlops / (r.fmaGflops * 1e9)) * 1e3;
+    const peak = report.speedByRound.find((x) => x.suite === c.suite)?.fmaGflops ?? r.fmaGflops;
+    const ms = (fullFlops / (peak * 1e9)) * 1e3;
     const value = c.metric === 'ms_per_call' ? ms : c.fullBatch / (ms / 1e3);
-    report.rows.push({ suite: c.suite, case: c.name, peer: 'roofline', metric: c.metric, value, unit: UNIT[c.metric], batch: c.fullBatch, note: 'compute bound: work / FMA peak' });
+    report.rows.push({ suite: c.suite, case: c.name, peer: 'roofline', metric: c.metric, value, unit: UNIT[c.metric], batch: c.fullBatch, note: 'compute bound: work / FMA peak at the round' });
     for (const row of report.rows.filter((x) => x.suite === c.suite && x.case === c.name && x.metric === 'gflop_per_second' && x.value !== null)) {
-      report.rows.push({ suite: c.suite, case: c.name, peer: row.peer, metric: 'roofline_fraction', value: row.value! / r.fmaGflops, unit: 'fraction', status: row.status });
+      report.rows.push({ suite: c.suite, case: c.name, peer: row.peer, metric: 'roofline_fraction', value: row.value! / peak, unit: 'fraction', status: row.status });
     }
   }
 }

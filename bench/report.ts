@@ -51,6 +51,8 @@ export interface Report {
   config: Record<string, unknown>;
   settings: Record<string, unknown>;
   roofline: { fmaGflops: number; copyGBps: number } | null;
+  /** The FMA peak measured at the start of each round (unroll's turn): the machine's speed over the run. */
+  speedByRound: { suite: string; fmaGflops: number }[];
   peers: Record<string, string>;
   /** Work per call or per image of each case, in FLOPs (convs and readout; see bench/config.ts). */
   work: { suite: SuiteName; case: string; flops: number; per: string }[];
@@ -174,7 +176,7 @@ export function printTable(r: Report, log: (s: string) => void = console.log): v
   log('');
   log('value: median of n timed runs (warm-up excluded), ± half the interquartile range; batch* = measured at a smaller batch');
   log('(a slow peer), figure scaled to the full batch where it is a time per call. GFLOP/s counts the convs and readout;');
-  log('%peak is of the adapter\'s FMA peak (CPU peers are not bound by it); unroll/x = unroll\'s GFLOP/s over the peer\'s.');
+  log('%peak is of the adapter\'s FMA peak measured at the suite\'s round (CPU peers are not bound by it); unroll/x = unroll\'s GFLOP/s over the peer\'s.');
   log('check: max |peer - reference| / max |reference| over outputs and gradients (ref = the reference peer).');
   footnotes.forEach((f, i) => log(`[${i + 1}] ${f}`));
 }

@@ -81,7 +81,7 @@ describe('bench end to end at tiny shapes', () => {
 
   it('runs every peer; every peer that runs agrees with the reference', async () => {
     const report = await runBench({
-      cfg: tiny, suites: ['conv', 'cell', 'train-step', 'inference', 'rise'], peers: [...PEER_NAMES], roofline: false,
+      cfg: tiny, suites: ['conv', 'cell', 'train-step', 'inference', 'rise'], peers: [...PEER_NAMES], roofline: true,
       runs: 1, warmup: 1, budgetMs: 0, callTargetMs: 1e6, checkBatch: 2, giveUpMs: 60_000, timeLimitMs: 600_000,
       profile: false, device: {}, log: () => undefined,
     });
@@ -97,5 +97,15 @@ describe('bench end to end at tiny shapes', () => {
     const wasmTrain = report.rows.find((r) => r.suite === 'train-step' && r.peer === 'tfjs-wasm');
     expect(wasmTrain?.status).toBe('unavailable');
     expect(checks.filter((r) => r.peer === 'gpu.js' && r.suite === 'conv').length).toBe(convCases(tiny).reduce((a, c) => a + c.ops.length, 0));
+    // Rounds: every peer is opened again for each suite (tfjs backends re-registered), and the FMA peak is
+    // measured at each round.
+    for (const peer of ['tfjs-cpu', 'tfjs-wasm', 'tfjs-webgpu']) {
+      for (const suite of ['train-step', 'inference', 'conv']) {
+        const timed = report.rows.filter((r) => r.peer === peer && r.suite === suite && r.metric === 'gflop_per_second' && r.value !== null);
+        if (!(peer === 'tfjs-wasm' && suite === 'train-step')) expect(timed.length, `${peer} ${suite}`).toBeGreaterThan(0);
+      }
+    }
+    expect(report.speedByRound.map((r) => r.suite)).toEqual(['train-step', 'inference', 'rise', 'cell', 'conv']);
+    expect(report.speedByRound.every((r) => r.fmaGflops > 0)).toBe(true);
   }, 600_000);
 });

@@ -20,6 +20,8 @@ export type TfBackend = 'webgpu' | 'wasm' | 'cpu';
 const PEER: Record<TfBackend, PeerName> = { webgpu: 'tfjs-webgpu', wasm: 'tfjs-wasm', cpu: 'tfjs-cpu' };
 
 let tfModule: TF | null = null;
+/** Backend factories as first registered (tfjs registers them once, at import). */
+const factories = new Map<TfBackend, Parameters<TF['registerBackend']>[1]>();
 async function loadTf(): Promise<TF> {
   if (!tfModule) {
     tfModule = (await import('@tensorflow/tfjs')) as unknown as TF;
@@ -46,15 +48,19 @@ export async function openTfjs(backend: TfBackend, dawn: DawnFlags = {}): Promis
       await import('@tensorflow/tfjs-backend-webgpu');
       tf.env().set('WEBGPU_CPU_FORWARD', false);
     } else if (backend === 'wasm') {
-      const before = new Set([...process.listeners('uncaughtException'), ...process.listeners('unhandledRejection')]);
       await import('@tensorflow/tfjs-backend-wasm');
-      const ok = await tf.setBackend('wasm');
-      // Emscripten's glue installs process handlers that rethrow any error with its whole minified source; drop them.
-      for (const l of process.listeners('uncaughtException')) if (!before.has(l)) process.removeListener('uncaughtException', l);
-      for (const l of process.listeners('unhandledRejection')) if (!before.has(l)) process.removeListener('unhandledRejection', l);
-      if (!ok) return new Unavailable('tfjs wasm backend failed to initialise');
     }
-    if (!(await tf.setBackend(backend))) return new Unavailable(`tfjs backend ${backend} failed to initialise`);
+    // The bench opens each peer once per round and dispose() removes the backend with its factory: register
+    // the factory again from the first open.
+    const factory = tf.findBackendFactory(backend);
+    if (factory) factories.set(backend, factory);
+    else if (factories.has(backend)) tf.registerBackend(backend, factories.get(backend)!);
+    const before = new Set([...process.listeners('uncaughtException'), ...process.listeners('unhandledRejection')]);
+    const ok = await tf.setBackend(backend);
+    // Emscripten's glue (wasm) installs process handlers that rethrow any error with its whole minified source; drop them.
+    for (const l of process.listeners('uncaughtException')) if (!before.has(l)) process.removeListener('uncaughtException', l);
+    for (const l of process.listeners('unhandledRejection')) if (!before.has(l)) process.removeListener('unhandledRejection', l);
+    if (!ok) return new Unavailable(`tfjs backend ${backend} failed to initialise`);
     await tf.ready();
   } catch (e) {
     return new Unavailable(`tfjs backend ${backend}: ${(e as Error).message}`);

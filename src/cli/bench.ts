@@ -76,6 +76,9 @@ export function register(program: Command): void {
     const steal = report.machine.stealFraction === undefined ? '' : ` (CPU steal time during the run: ${(100 * report.machine.stealFraction).toFixed(1)}%)`;
     console.log(`machine: ${report.machine.cpu}, ${report.machine.cores} cores${steal}; adapter: ${String(report.adapter?.description ?? 'none')}`);
     if (report.roofline) console.log(`roofline: FMA peak ${report.roofline.fmaGflops.toFixed(1)} GFLOP/s, copy ${report.roofline.copyGBps.toFixed(1)} GB/s`);
+    if (report.speedByRound.length > 1) {
+      console.log(`FMA peak at each round (the machine's speed over the run): ${report.speedByRound.map((r) => `${r.suite} ${r.fmaGflops.toFixed(0)}`).join(', ')} GFLOP/s`);
+    }
     for (const [p, d] of Object.entries(report.peers)) console.log(`  ${p.padEnd(12)} ${d}`);
     console.log('');
     printTable(report);
