@@ -2,7 +2,7 @@
  * `unroll bench`: the same work done by unroll and by the libraries a JavaScript user would pick
  * instead, in one process on one machine, after checking that they compute the same thing.
  *
- * The run goes in rounds, one suite each (train-step, inference, rise, cell, conv); in a round the peers run
+ * The run goes in rounds, one suite each (conv, cell, inference, rise, train-step); in a round the peers run
  * one after another (each destroys its device before the next starts, so none competes for the cores):
  * unroll first, then tfjs-cpu, tfjs-wasm, tfjs-webgpu, gpu.js. For every case each peer
  *   1. builds it at the check batch and returns its outputs (and gradients); the first peer to do so is
@@ -145,8 +145,12 @@ const TIME_WEIGHT: Record<PeerName, number> = { unroll: 2, 'tfjs-cpu': 3, 'tfjs-
 const SUITE_WEIGHT: Record<SuiteName, number> = { 'train-step': 4, inference: 4, rise: 1, cell: 5, conv: 6 };
 const turnWeight = (peer: PeerName, suite: SuiteName) => TIME_WEIGHT[peer] * SUITE_WEIGHT[suite];
 
-/** Suites run as rounds in this order (the headline figures first, in case time runs out); rows print in SUITES order. */
-const RUN_ORDER: SuiteName[] = ['train-step', 'inference', 'rise', 'cell', 'conv'];
+/**
+ * Suites run as rounds in this order (rows print in SUITES order): the single ops first, so that before a
+ * peer's whole-network cases (whose one unwarmed check call can take an hour on a CPU peer at paper shapes)
+ * its slowest rate in the run says how long that call would take.
+ */
+const RUN_ORDER: SuiteName[] = ['conv', 'cell', 'inference', 'rise', 'train-step'];
 
 const UNIT: Record<Metric, string> = { ms_per_call: 'ms', images_per_second: 'images/s', masked_forwards_per_second: 'masked forwards/s' };
 
@@ -218,6 +222,8 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
   const rounds = RUN_ORDER.map((suite) => ({ suite, cases: cases.filter((c) => c.suite === suite) })).filter((r) => r.cases.length);
   const turns = rounds.flatMap((r) => order.map((name) => ({ round: r, name })));
   const gone = new Map<PeerName, string>();
+  /** Each peer's lowest GFLOP/s over the cases it ran (an upper bound for the time of its next call). */
+  const slowest = new Map<PeerName, number>();
   for (const [i, { round, name }] of turns.entries()) {
     // Each turn may use its share of the time left (weighted by how slow the peer and the suite tend to be),
     // so a slow peer cannot starve the turns after it; time a turn leaves unused goes to those after it.
@@ -255,11 +261,12 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
         }
       }
       for (const c of round.cases) {
-        if (performance.now() > turnDeadline) {
+        const left = turnDeadline - performance.now();
+        if (left <= 0) {
           push({ suite: c.suite, case: c.name, peer: name, metric: c.metric, value: null, unit: UNIT[c.metric], status: 'skipped', note: 'this peer\'s share of the time limit (--time-limit) was used up' });
           continue;
         }
-        await runCase(peer, c);
+        await runCase(peer, c, turnDeadline);
       }
     } finally {
       await peer.dispose().catch((e: Error) => log(`[bench] ${name}: dispose failed: ${e.message}`));
@@ -299,7 +306,7 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
   }
   return report;
 
-  async function runCase(peer: Peer, c: BenchCase): Promise<void> {
+  async function runCase(peer: Peer, c: BenchCase, turnDeadline: number): Promise<void> {
     const base = { suite: c.suite, case: c.name, peer: peer.name };
     const fail = (status: Row['status'], note: string): void => void push({ ...base, metric: c.metric, value: null, unit: UNIT[c.metric], status, note });
     const cb = Math.min(opts.checkBatch, c.fullBatch);
@@ -310,6 +317,16 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
       const built = await c.build(peer, cb);
       if (built instanceof Unavailable) return fail('unavailable', built.reason);
       runner = built;
+      // A call cannot be interrupted: skip a case whose check call, at the peer's slowest rate so far in the
+      // run, would outlast both this turn's time and the give-up limit.
+      const rate = slowest.get(peer.name);
+      const estimateMs = rate ? (c.flops(cb) / (rate * 1e9)) * 1e3 : 0;
+      if (estimateMs > turnDeadline - performance.now() && estimateMs > opts.giveUpMs) {
+        const note = `one call at batch ${cb} would take about ${(estimateMs / 1e3).toFixed(0)} s at this peer's slowest rate in ` +
+          `this run (${rate!.toPrecision(2)} GFLOP/s), more than its share of the time limit`;
+        log(`[bench] ${peer.name} ${c.suite} ${c.name}: skipped (${note})`);
+        return fail('skipped', note);
+      }
       // 1. Agreement (its duration is the first, unwarmed, estimate of a call).
       const tc = performance.now();
       const outputs = await runner.outputs();
@@ -414,7 +431,9 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
     const status = disagrees ? 'disagrees' : 'ok';
     const common = { suite: c.suite, case: c.name, peer: peer.name, batch, n: t.n, status } as const;
     push({ ...common, metric: c.metric, value, unit: UNIT[c.metric], spread: (t.q3Ms - t.q1Ms) / 2 / t.medianMs, medianMs: t.medianMs, minMs: t.minMs, maxMs: t.maxMs, note: notes.join('; ') || undefined });
-    push({ ...common, metric: 'gflop_per_second', value: c.flops(batch) / (t.medianMs / 1e3) / 1e9, unit: 'GFLOP/s' });
+    const gflops = c.flops(batch) / (t.medianMs / 1e3) / 1e9;
+    push({ ...common, metric: 'gflop_per_second', value: gflops, unit: 'GFLOP/s' });
+    if (gflops > 0) slowest.set(peer.name, Math.min(slowest.get(peer.name) ?? Infinity, gflops));
   }
 }
 
