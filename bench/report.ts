@@ -22,6 +22,8 @@ export interface Row {
   batch?: number;
   /** Timed runs, and half the interquartile range relative to the median. */
   n?: number;
+  /** Calls per timed run (back to back, awaited once); timings are per call. */
+  callsPerRun?: number;
   spread?: number;
   medianMs?: number;
   minMs?: number;

@@ -104,8 +104,8 @@ class TfjsPeer implements Peer {
   private runner(keep: Tensor[], call: () => void, outputs: () => Promise<Record<string, Float32Array>>, extraDispose?: () => void): Runner {
     const tf = this.tf;
     return {
-      run: async () => {
-        tf.tidy(call);
+      run: async (calls = 1) => {
+        for (let i = 0; i < calls; i++) tf.tidy(call);
         await this.sync();
       },
       outputs: async () => outputs(),

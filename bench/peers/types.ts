@@ -16,8 +16,11 @@ export class Unavailable {
 }
 
 export interface Runner {
-  /** One call of the measured work; resolves only when the work is complete (GPU queue drained). */
-  run(): Promise<void>;
+  /**
+   * `calls` (default 1) calls of the measured work back to back; resolves only when all of it is complete
+   * (GPU queue drained).
+   */
+  run(calls?: number): Promise<void>;
   /**
    * The values the agreement check compares, computed on the runner's initial state (a training
    * runner returns the loss, logits and gradients at the initial weights without updating them).

@@ -77,12 +77,12 @@ export class UnrollPeer implements Peer {
     this.versions = { unroll: projectVersion(), webgpu: pkgVersion('webgpu') };
   }
 
-  /** A runner over tensors it owns: each call runs `call` in a tidy scope and waits for the GPU. */
+  /** A runner over tensors it owns: each call runs `call` in a tidy scope; a run then waits for the GPU. */
   private runner(owned: Tensor[], call: () => void, outputs: () => Promise<Record<string, Float32Array>>, extra?: () => void): Runner {
     const device = this.device;
     return {
-      run: async () => {
-        tidy(device, () => void call());
+      run: async (calls = 1) => {
+        for (let i = 0; i < calls; i++) tidy(device, () => void call());
         await device.sync();
       },
       outputs,
