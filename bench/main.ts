@@ -222,6 +222,9 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
   const refs = new Map<string, { peer: PeerName; outputs: Record<string, Float32Array> }>();
   const key = (c: BenchCase) => `${c.suite}\u0000${c.name}`;
   const push = (r: Row) => report.rows.push(r);
+  /** The row of a case a peer did not time (unavailable, skipped, error), with the reason. */
+  const missing = (c: BenchCase, peer: PeerName, status: Row['status'], note: string) =>
+    push({ suite: c.suite, case: c.name, peer, metric: c.metric, value: null, unit: UNIT[c.metric], status, note });
   let roofline: Roofline | null = null;
 
   // Rounds: one suite at a time, every peer in turn, each opening its device for the round and destroying it
@@ -238,9 +241,7 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
     // so a slow peer cannot starve the turns after it; time a turn leaves unused goes to those after it.
     const weightLeft = turns.slice(i).reduce((a, t) => a + turnWeight(t.name, t.round.suite), 0);
     const turnDeadline = performance.now() + ((deadline - performance.now()) * turnWeight(name, round.suite)) / weightLeft;
-    const unavailable = (reason: string) => {
-      for (const c of round.cases) push({ suite: c.suite, case: c.name, peer: name, metric: c.metric, value: null, unit: UNIT[c.metric], status: 'unavailable', note: reason });
-    };
+    const unavailable = (reason: string) => round.cases.forEach((c) => missing(c, name, 'unavailable', reason));
     if (gone.has(name)) {
       unavailable(gone.get(name)!);
       continue;
@@ -270,12 +271,8 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
         }
       }
       for (const c of round.cases) {
-        const left = turnDeadline - performance.now();
-        if (left <= 0) {
-          push({ suite: c.suite, case: c.name, peer: name, metric: c.metric, value: null, unit: UNIT[c.metric], status: 'skipped', note: 'this peer\'s share of the time limit (--time-limit) was used up' });
-          continue;
-        }
-        await runCase(peer, c, turnDeadline);
+        if (performance.now() >= turnDeadline) missing(c, name, 'skipped', 'this peer\'s share of the time limit (--time-limit) was used up');
+        else await runCase(peer, c, turnDeadline);
       }
     } finally {
       await peer.dispose().catch((e: Error) => log(`[bench] ${name}: dispose failed: ${e.message}`));
@@ -317,7 +314,7 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
 
   async function runCase(peer: Peer, c: BenchCase, turnDeadline: number): Promise<void> {
     const base = { suite: c.suite, case: c.name, peer: peer.name };
-    const fail = (status: Row['status'], note: string): void => void push({ ...base, metric: c.metric, value: null, unit: UNIT[c.metric], status, note });
+    const fail = (status: Row['status'], note: string): void => void missing(c, peer.name, status, note);
     const cb = Math.min(opts.checkBatch, c.fullBatch);
     let runner: Runner | null = null;
     let agreeNote: string | undefined;
@@ -413,16 +410,15 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
       record(peer, c, batch, t, disagrees, [agreeNote, calls > 1 ? `each timed run is ${calls} calls back to back, awaited once` : undefined], calls);
       log(`[bench] ${peer.name} ${c.suite} ${c.name}: ${t.medianMs.toFixed(2)} ms/call at batch ${batch} (n=${t.n}${calls > 1 ? ` runs of ${calls} calls` : ''})`);
       if (opts.profile && peer.profile) {
-        const profiled = 1;
-        const kt = await peer.profile(runner, profiled);
+        const kt = await peer.profile(runner, 1);
         if (kt instanceof Unavailable) report.notes.push(`profile ${c.suite} ${c.name}: ${kt.reason}`);
         else {
-          const gpuMs = [...kt.kernels.values()].reduce((a, k) => a + k.ms, 0) / profiled;
-          const callMs = kt.wallMs / profiled;
+          const gpuMs = [...kt.kernels.values()].reduce((a, k) => a + k.ms, 0);
+          const callMs = kt.wallMs;
           const p: KernelProfile = {
             suite: c.suite, case: c.name, batch, callMs, timedMs: t.medianMs, gpuMs,
             kernels: [...kt.kernels.entries()].sort((a, b) => b[1].ms - a[1].ms).map(([kernel, k]) => ({
-              kernel, msPerCall: k.ms / profiled, callsPerCall: k.calls / profiled, percentOfGpu: (100 * k.ms) / profiled / Math.max(gpuMs, 1e-9), percentOfCall: (100 * k.ms) / profiled / callMs,
+              kernel, msPerCall: k.ms, callsPerCall: k.calls, percentOfGpu: (100 * k.ms) / Math.max(gpuMs, 1e-9), percentOfCall: (100 * k.ms) / callMs,
             })),
           };
           report.profiles.push(p);

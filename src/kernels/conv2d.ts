@@ -342,7 +342,7 @@ function forwardKernel(op: string, sources: { x: Tensor; w: Tensor; g: ConvGeome
     shader: 'conv2d_forward',
     entry: 'forward',
     workgroup: [wg],
-    constants: { HAS_BIAS: bias ? 1 : 0, WT_VEC: g0.cout % 4 === 0 ? 1 : 0, ...(into ? { ACCUMULATE: 1 } : {}) },
+    constants: { HAS_BIAS: bias ? 1 : 0, WT_VEC: g0.cout % 4 === 0 ? 1 : 0, ACCUMULATE: +Boolean(into) },
     defines: {
       X_TYPE: vec === 4 ? 'vec4f' : 'f32', W_TYPE: g0.cout % 4 === 0 ? 'vec4f' : 'f32', YV: g0.cout % 4 === 0 ? '' : '//', // vec4 stores
       VEC: vec, TM: tm, TN: tn, KW0: g0.kw, KW1: s1?.g.kw ?? 0, SW: g0.sw, ROWS: rows, WG: wg,
@@ -478,7 +478,7 @@ export function conv2dBackwardWeight(gy: Tensor, x: Tensor, g: ConvGeometry, int
     shader: 'conv2d_wgrad',
     entry: 'wgrad',
     workgroup: [wg],
-    constants: { DT_VEC: g.cout % 4 === 0 ? 1 : 0, ...(into && zs === 1 ? { ACCUMULATE: 1 } : {}) },
+    constants: { DT_VEC: g.cout % 4 === 0 ? 1 : 0, ACCUMULATE: +Boolean(into && zs === 1) },
     defines: {
       X_TYPE: vec === 4 ? 'vec4f' : 'f32', DY_TYPE: g.cout % 4 === 0 ? 'vec4f' : 'f32',
       VEC: vec, TN4: tn / 4, KW: g.kw, SW: g.sw, WG: wg, LANE_SPLIT: laneSplits > 1 ? ' + t / p.rows' : '',
@@ -494,13 +494,9 @@ export function conv2dBackwardWeight(gy: Tensor, x: Tensor, g: ConvGeometry, int
   }
   const partial = Tensor.empty(device, [zs, g.kh * g.kw * g.cin * g.cout]);
   device.run(kernel, [p, partial, x, gy], grid);
-  if (into) {
-    addRowSums(into, partial);
-    partial.dispose();
-    return into;
-  }
-  const sum = sumRows(partial);
+  const sum = into ? addRowSums(into, partial) : sumRows(partial);
   partial.dispose();
+  if (sum === into) return into;
   const dw = sum.view([g.kh, g.kw, g.cin, g.cout]);
   sum.dispose();
   return dw;

@@ -87,7 +87,7 @@ function sumSamples(partials: Tensor, into?: AffineGrads): { gbeta: Tensor; ggam
   const add = into?.gamma && into.beta && into.gamma.size === c && into.beta.size === c;
   const gbeta = add ? into!.beta! : Tensor.empty(device, [c]);
   const ggamma = add ? into!.gamma! : Tensor.empty(device, [c]);
-  device.run({ shader: 'norm', entry: 'sum_samples', workgroup: [64], constants: { C: c, ...(add ? { ACCUMULATE: 1 } : {}) } },
+  device.run({ shader: 'norm', entry: 'sum_samples', workgroup: [64], constants: { C: c, ACCUMULATE: +Boolean(add) } },
     [normParams({ n, hw: 0 }), gbeta, ggamma, partials], [c]);
   partials.dispose();
   return { gbeta, ggamma };

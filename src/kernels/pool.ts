@@ -105,7 +105,7 @@ export function maxPool2dBackward(gy: Tensor, argmax: Tensor, g: PoolGeometry, i
   if (into) checkGrad('maxPool2d backward', into, inShape(g), 'gradient to add into');
   const gx = into ?? Tensor.empty(gy.device, inShape(g));
   const vec = g.c % 4 === 0 ? 4 : 1;
-  gy.device.run(poolKernel(vec === 4 ? 'max_backward4' : 'max_backward', g, into ? { ACCUMULATE: 1 } : {}), [P(g, gx.size / vec), gx, gy, argmax], [gx.size / vec]);
+  gy.device.run(poolKernel(vec === 4 ? 'max_backward4' : 'max_backward', g, { ACCUMULATE: +Boolean(into) }), [P(g, gx.size / vec), gx, gy, argmax], [gx.size / vec]);
   return gx;
 }
 

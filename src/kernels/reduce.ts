@@ -26,9 +26,8 @@ function columnSums(x: Tensor, rows: number, cols: number, scale: number, into?:
     const groups = Math.ceil(r / CHUNK);
     const last = groups === 1;
     const out = last && into ? into : Tensor.empty(x.device, last ? [cols] : [groups, cols]);
-    const kernel = vec === 4 ? SUM_ROWS4 : SUM_ROWS;
-    x.device.run(last && into ? { ...kernel, constants: { ACCUMULATE: 1 } } : kernel,
-      [params().u(r, cols, CHUNK).f(last ? scale : 1), out, cur], [groups * cols / vec]);
+    const kernel = { ...(vec === 4 ? SUM_ROWS4 : SUM_ROWS), constants: { ACCUMULATE: +Boolean(last && into) } };
+    x.device.run(kernel, [params().u(r, cols, CHUNK).f(last ? scale : 1), out, cur], [groups * cols / vec]);
     if (cur !== x) cur.dispose();
     cur = out;
     r = groups;
@@ -43,21 +42,22 @@ export function broadcastTo(v: Tensor, shape: readonly number[], alpha = 1): Ten
   return y;
 }
 
+/** [rows, cols] of a non-empty [R, C] tensor, or an error naming the op. */
+function matrixShape(op: string, x: Tensor): [number, number] {
+  if (x.shape.length !== 2) throw new Error(`${op}: expected [R, C], got [${x.shape.join(', ')}]`);
+  if (x.shape[0] === 0) throw new Error(`${op}: no rows`);
+  return [x.shape[0], x.shape[1]];
+}
+
 /** Sums a [R, C] tensor over its rows: [C]. */
 export function sumRows(x: Tensor): Tensor {
-  if (x.shape.length !== 2) throw new Error(`sumRows: expected [R, C], got [${x.shape.join(', ')}]`);
-  const [rows, cols] = x.shape;
-  if (rows === 0) throw new Error('sumRows: no rows');
-  const y = columnSums(x, rows, cols, 1);
+  const y = columnSums(x, ...matrixShape('sumRows', x), 1);
   return record('sumRows', [x], y, (gy) => [broadcastTo(gy, x.shape)]);
 }
 
 /** into += the row sums of a [R, C] tensor (into holds C values, any shape); returns into. Not recorded. */
 export function addRowSums(into: Tensor, x: Tensor): Tensor {
-  if (x.shape.length !== 2) throw new Error(`addRowSums: expected [R, C], got [${x.shape.join(', ')}]`);
-  const [rows, cols] = x.shape;
-  if (rows === 0) throw new Error('addRowSums: no rows');
-  return columnSums(x, rows, cols, 1, into);
+  return columnSums(x, ...matrixShape('addRowSums', x), 1, into);
 }
 
 function reduceAll(op: string, x: Tensor, scale: number): Tensor {
