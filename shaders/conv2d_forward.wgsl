@@ -3,7 +3,7 @@
 // K = kh*kw*Cin. A is the im2col matrix, gathered from NHWC x on the fly (never materialised); B is the HWIO
 // weight, which already is [K, Cout] row-major. conv2dPair runs the K axis over two sources (x0, w0) then
 // (x1, w1) into the same accumulators; a plain conv2d leaves source 1 out (KW1 = 0). The input gradient of
-// a stride-1 conv is this kernel too, run on dY with the flipped, transposed weight (conv2d.ts).
+// a stride-1 conv is this kernel too, run on dY with the flipped, transposed weight, read in place (FLIPPED).
 //
 // Work split: a thread owns a run of TM consecutive output pixels of one output row (a "segment") by
 // TN = 4 * TN4 output channels, in registers; lanes hold neighbouring segments. The TM pixels of a segment
@@ -38,14 +38,15 @@ struct P {
 }
 
 alias XT = {{X_TYPE}};
-alias WT = {{W_TYPE}}; // vec4f when Cout % 4 == 0: weight rows are then read as vec4s
+alias WT = {{W_TYPE}}; // vec4f when Cout % 4 == 0 (and not FLIPPED): weight rows are then read as vec4s
+alias YT = {{Y_TYPE}}; // vec4f when Cout % 4 == 0: outputs are then stored as vec4s
 const VEC: u32 = {{VEC}}u;
 const TM: u32 = {{TM}}u;
 const SW: u32 = {{SW}}u;
 const WG: u32 = {{WG}}u;
 
 @group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read_write> y: array<WT>; // vec4s as the weight rows: [.., Cout]
+@group(0) @binding(1) var<storage, read_write> y: array<YT>; // [.., Cout]
 @group(0) @binding(2) var<storage, read> x0: array<XT>;
 @group(0) @binding(3) var<storage, read> w0: array<WT>;
 @group(0) @binding(4) var<storage, read> x1: array<XT>;
@@ -54,6 +55,7 @@ const WG: u32 = {{WG}}u;
 
 override HAS_BIAS: bool = false;
 override WT_VEC: bool = false; // WT is vec4f
+override YT_VEC: bool = false; // YT is vec4f
 // Add into y instead of overwriting it (a gradient accumulated in place: the stride-1 dgrad).
 override ACCUMULATE: bool = false;
 
@@ -81,6 +83,19 @@ fn load_w(s: u32, k: u32, co: u32) -> vec4f {
   return v;
 }
 
+// The stride-1 input gradient's weight, read in place: source s holds the forward conv's HWIO weight
+// w [kh, KW, Cout, Cin] (this GEMM's Cout is that conv's Cin, and the reverse), and its row k = (ky, kx, ci) of
+// the flipped transpose is wf[ky, kx, ci, co] = w[kh-1-ky, KW-1-kx, co, ci]: columns co .. co + 4 are 4 reads
+// Cin apart, zero past Cout. This saves a flip dispatch and a copy of the weight per call.
+fn load_w_flipped(s: u32, kh: u32, kw: u32, cin: u32, ky: u32, kx: u32, ci: u32, co: u32) -> vec4f {
+  let base = ((kh - 1u - ky) * kw + kw - 1u - kx) * p.cout * cin + ci;
+  var v = vec4f(0.0);
+  for (var c = 0u; c < 4u; c++) {
+    if (co + c < p.cout) { v[c] = load_wt(s, base + (co + c) * cin).x; }
+  }
+  return v;
+}
+
 // The bias of columns co .. co + 4, zero past Cout or without bias.
 fn bias4(co: u32) -> vec4f {
   var v = vec4f(0.0);
@@ -94,16 +109,16 @@ fn bias4(co: u32) -> vec4f {
 
 // y[o + co .. o + co + 4) = v (+= v with ACCUMULATE), columns past Cout dropped: one vec4 store when Cout % 4 == 0.
 fn store_y(o: u32, co: u32, v: vec4f) {
-{{YV}}  if (WT_VEC) {
+{{YV}}  if (YT_VEC) {
 {{YV}}    if (co < p.cout) {
 {{YV}}      let i = (o + co) / 4u;
-{{YV}}      if (ACCUMULATE) { y[i] += WT(v); } else { y[i] = WT(v); }
+{{YV}}      if (ACCUMULATE) { y[i] += YT(v); } else { y[i] = YT(v); }
 {{YV}}    }
 {{YV}}    return;
 {{YV}}  }
   for (var c = 0u; c < 4u; c++) {
     if (co + c < p.cout) {
-      if (ACCUMULATE) { y[o + co + c] += WT(v[c]); } else { y[o + co + c] = WT(v[c]); }
+      if (ACCUMULATE) { y[o + co + c] += YT(v[c]); } else { y[o + co + c] = YT(v[c]); }
     }
   }
 }

@@ -217,6 +217,29 @@ describe('conv2d shape matrix against the reference', () => {
     expect(plan([32, 32, 32, 8], [3, 3, 8, 8], { padding: 'same', stride: 2 }).rows).toBe(0);
     expect(plan([32, 8, 8, 32], [3, 3, 32, 32], { padding: 'same' }).rows).toBe(0);
   });
+  it('the stride-1 input gradient is one dispatch: the forward kernel reads the weight flipped and transposed in place', async () => {
+    const d = await device();
+    // Cin 13 (the dgrad's output columns: scalar reads 13 apart), a 5x3 kernel and asymmetric padding.
+    const cases: Case[] = [
+      { x: [2, 7, 11, 13], k: [5, 3], cout: 8, stride: 1, padding: [2, 1, 0, 2] },
+      { x: [3, 8, 8, 16], k: [3, 3], cout: 32, stride: 1, padding: 'same' },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const rg = geom(c);
+      const r = rng(700 + i);
+      const w = randn(size(wShape(c)), r), gy = randn(rg.batch * rg.ho * rg.wo * rg.cout, r);
+      const { dx, dispatches } = tidy(d, () => {
+        const gyt = Tensor.from(d, gy, [rg.batch, rg.ho, rg.wo, rg.cout]);
+        const wt = Tensor.from(d, w, wShape(c));
+        const before = d.stats.dispatches;
+        const dx = conv2dBackwardInput(gyt, wt, convGeometry('conv2d', c.x, wShape(c), opts(c)));
+        return { dx, dispatches: d.stats.dispatches - before };
+      });
+      expect(dispatches, label(c)).toBe(1);
+      expectClose(await dx.readF32(), conv2dBackwardInputRef(gy, w, rg), 2e-5, label(c));
+      dx.dispose();
+    }
+  });
   it('with Dawn robustness off, every kernel still reads only what it should', async () => {
     const d = await Device.create({ disableRobustness: true });
     try {

@@ -119,11 +119,6 @@ export class Device {
   stats = { dispatches: 0, submits: 0, pipelines: 0 };
   /** Autograd state, owned by tape.ts. */
   gradEnabled = true;
-  /**
-   * While backward() runs (tape.ts): tensors derived from operands that stay constant for the whole pass
-   * (a conv's flipped weight), shared by every time step's backward instead of rebuilt at each.
-   */
-  backwardCache: Map<unknown, { dispose(): void }> | null = null;
   /** Tensors created inside open scopes (tape.ts), innermost last. */
   scopes: Set<{ dispose(): void; readonly disposed: boolean }>[] = [];
 

@@ -51,8 +51,6 @@ export function backward(loss: Tensor, seed?: Tensor): void {
   const owned = new Set<Tensor>();
   const prev = device.gradEnabled;
   device.gradEnabled = false;
-  const outerCache = device.backwardCache;
-  device.backwardCache = new Map();
   try {
     grads.set(loss, seed ?? fill(device, loss.shape, 1));
     if (!seed) owned.add(grads.get(loss)!);
@@ -93,8 +91,6 @@ export function backward(loss: Tensor, seed?: Tensor): void {
   } finally {
     device.gradEnabled = prev;
     for (const g of owned) g.dispose();
-    for (const t of device.backwardCache.values()) t.dispose();
-    device.backwardCache = outerCache;
   }
 }
 

@@ -8,7 +8,7 @@
  */
 import { params, type Device } from '../engine/device.js';
 import { type Kernel, registerGenerator } from '../engine/shaders.js';
-import { keep, record } from '../engine/tape.js';
+import { record } from '../engine/tape.js';
 import { Tensor } from '../engine/tensor.js';
 import { accumulate } from './elementwise.js';
 import { addRowSums, sumRows } from './reduce.js';
@@ -180,6 +180,8 @@ interface ForwardShape {
   sw: number;
   /** Rows variant: the kernel height (both sources), compile-time; 0 for the row-at-a-time kernel. */
   rows: number;
+  /** Source 0's weight is the forward conv's, read as its flipped transpose (the stride-1 dgrad). */
+  flipped: boolean;
   subgroups: boolean;
   /** The WGSL expression of the subgroup lane. */
   lane: string;
@@ -207,7 +209,9 @@ export function forwardBody(f: ForwardShape): string {
     const kw = f.kw[s];
     const q = kw * vec * tn4; // weight vec4s per step: b_q = w[k0 + kx * Cin + cc, n0 + 4j], q = (kx * VEC + cc) * TN4 + j
     out.push(`${ind(d)}{`, `${ind(d)}  let k0 = ${ky} * ${kw}u * g.cin + c * VEC;`);
-    const wAt = (qq: string) => `load_w(${s}u, k0 + (${qq} / ${vec * tn4}u) * g.cin + (${qq} / ${tn4}u) % VEC, n0 + (${qq} % ${tn4}u) * 4u)`;
+    const wAt = (qq: string) => s === 0 && f.flipped
+      ? `load_w_flipped(${s}u, g.kh, ${kw}u, g.cin, ${ky}, ${qq} / ${vec * tn4}u, c * VEC + (${qq} / ${tn4}u) % VEC, n0 + (${qq} % ${tn4}u) * 4u)`
+      : `load_w(${s}u, k0 + (${qq} / ${vec * tn4}u) * g.cin + (${qq} / ${tn4}u) % VEC, n0 + (${qq} % ${tn4}u) * 4u)`;
     if (f.subgroups) {
       for (let h = 0; h < q; h += 8) {
         out.push(`${ind(d)}  let wl_${h} = ${wAt(`min(${h}u + ${f.lane}, ${q - 1}u)`)};`);
@@ -283,7 +287,7 @@ export function forwardBody(f: ForwardShape): string {
 registerGenerator('conv2d_forward', (d) => ({
   BODY: forwardBody({
     vec: Number(d.VEC), tm: Number(d.TM), tn4: Number(d.TN) / 4, kw: [Number(d.KW0), Number(d.KW1)], sw: Number(d.SW),
-    rows: Number(d.ROWS), subgroups: d.SG_PARAM !== '', lane: String(d.LANE),
+    rows: Number(d.ROWS), flipped: d.FLIPPED === 1 || d.FLIPPED === '1', subgroups: d.SG_PARAM !== '', lane: String(d.LANE),
   }),
 }));
 
@@ -332,19 +336,24 @@ export function forwardPlan(device: Device, sources: readonly { g: ConvGeometry 
  * kw and sw (compile-time in the shader); padding may be negative (the dgrad form). With `into`, the
  * result is added into it (in the kernel's stores) and it is returned.
  */
-function forwardKernel(op: string, sources: { x: Tensor; w: Tensor; g: ConvGeometry }[], bias: Tensor | undefined, into?: Tensor): Tensor {
+function forwardKernel(
+  op: string, sources: { x: Tensor; w: Tensor; g: ConvGeometry }[], bias: Tensor | undefined, into?: Tensor, flipped = false,
+): Tensor {
   const device = sources[0].x.device;
   const g0 = sources[0].g;
   const s1 = sources[1];
   const { rows, vec, tm, tn, wg, strip, strips, segsPerRow } = forwardPlan(device, sources);
   const segs = g0.batch * strips * segsPerRow;
+  // vec4 reads of weight rows and stores of outputs where Cout allows; a flipped weight's columns are not contiguous.
+  const yVec = g0.cout % 4 === 0;
+  const wVec = yVec && !flipped;
   const kernel: Kernel = {
     shader: 'conv2d_forward',
     entry: 'forward',
     workgroup: [wg],
-    constants: { HAS_BIAS: bias ? 1 : 0, WT_VEC: g0.cout % 4 === 0 ? 1 : 0, ACCUMULATE: +Boolean(into) },
+    constants: { HAS_BIAS: bias ? 1 : 0, WT_VEC: +wVec, YT_VEC: +yVec, ACCUMULATE: +Boolean(into) },
     defines: {
-      X_TYPE: vec === 4 ? 'vec4f' : 'f32', W_TYPE: g0.cout % 4 === 0 ? 'vec4f' : 'f32', YV: g0.cout % 4 === 0 ? '' : '//', // vec4 stores
+      X_TYPE: vec === 4 ? 'vec4f' : 'f32', W_TYPE: wVec ? 'vec4f' : 'f32', Y_TYPE: yVec ? 'vec4f' : 'f32', YV: yVec ? '' : '//', FLIPPED: +flipped,
       VEC: vec, TM: tm, TN: tn, KW0: g0.kw, KW1: s1?.g.kw ?? 0, SW: g0.sw, ROWS: rows, WG: wg,
       ...subgroupDefines(device, convTiles(device).forward.subgroups),
     },
@@ -363,27 +372,15 @@ function forwardKernel(op: string, sources: { x: Tensor; w: Tensor; g: ConvGeome
 }
 
 /**
- * dgrad of a stride-1 conv is a forward conv of dY (padded by k - 1 - p) with the flipped, transposed
- * weight (conv2d_flip.wgsl), so it runs on the forward kernel and its input-column reuse.
+ * dgrad of a stride-1 conv is a forward conv of dY (padded by k - 1 - p) with the flipped, transposed weight,
+ * so it runs on the forward kernel and its input-column reuse, reading w in that order in place.
  */
 function stride1BackwardInput(gy: Tensor, w: Tensor, g: ConvGeometry, into?: Tensor): Tensor {
-  const device = gy.device;
-  const n = g.kh * g.kw * g.cin * g.cout;
-  // Inside backward() the weight is the same at every time step: flip it once per pass.
-  const cache = device.backwardCache;
-  let wf = cache?.get(w) as Tensor | undefined;
-  if (!wf) {
-    wf = Tensor.empty(device, [g.kh, g.kw, g.cout, g.cin]);
-    device.run({ shader: 'conv2d_flip', entry: 'flip', workgroup: [64] }, [params().u(n, g.kh, g.kw, g.cin, g.cout, 0, 0, 0), wf, w], [n]);
-    cache?.set(w, keep(wf));
-  }
   const gf: ConvGeometry = {
     batch: g.batch, h: g.ho, w: g.wo, cin: g.cout, kh: g.kh, kw: g.kw, cout: g.cin, sh: 1, sw: 1,
     pt: g.kh - 1 - g.pt, pb: g.kh - 1 - g.pb, pl: g.kw - 1 - g.pl, pr: g.kw - 1 - g.pr, ho: g.h, wo: g.w,
   };
-  const dx = forwardKernel('conv2dBackwardInput', [{ x: gy, w: wf, g: gf }], undefined, into);
-  if (!cache) wf.dispose();
-  return dx;
+  return forwardKernel('conv2dBackwardInput', [{ x: gy, w, g: gf }], undefined, into, true);
 }
 
 /** dL/dx of conv(x, w) given dL/dy [N, Ho, Wo, Cout]: [N, H, W, Cin]; with `into`, added into it and it returned. */
