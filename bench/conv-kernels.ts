@@ -1,11 +1,12 @@
 /**
- * Times the conv2d kernels (forward, dgrad, wgrad incl. its split-K reduction) at the default BL network's
- * shapes (batch 32, 32x32 grayscale input, widths 16-16-32-32-64-64, 3x3 'same' convs, 2x2 pool before
- * layers 3 and 5) and the fused two-source forward of the recurrent cell, and reports GFLOP/s (2 * MACs /
- * time) and the fraction of the adapter's FMA peak (shaders/roofline.wgsl `fma_peak`) measured in the same run.
+ * Times the conv2d kernels (forward, dgrad, wgrad incl. its split-K reduction) at the shapes of a bench preset's
+ * BL network (default `small`: batch 32, 32x32 grayscale input, widths 8-8-16-16-32-32, 3x3 'same' convs,
+ * 2x2 pool before layers 3 and 5; bench/config.ts) and the fused two-source forward of the recurrent cell
+ * at the first and last layer, and reports GFLOP/s (2 * MACs / time) and the fraction of the adapter's FMA
+ * peak (shaders/roofline.wgsl `fma_peak`) measured in the same run.
  *
- *   npx tsx bench/conv-kernels.ts            # the tile table in src/kernels/conv2d.ts
- *   npx tsx bench/conv-kernels.ts --sweep    # also compares tile variants, within this one run
+ *   npx tsx bench/conv-kernels.ts [--preset small|facts|paper]   # the tile table in src/kernels/conv2d.ts
+ *   npx tsx bench/conv-kernels.ts --sweep                        # also compares tile variants, within this one run
  *
  * Each number is the best of ROUNDS timed batches (warm-up first; a batch is many dispatches and one
  * device.sync()). Two clocks: wall time, and the process's CPU time divided by the core count. On a
@@ -14,6 +15,7 @@
  * does not. Env: BENCH_SECONDS (work per measurement, default 0.6), BENCH_ROUNDS (default 3).
  */
 import { availableParallelism } from 'node:os';
+import { layerShapes, PRESETS } from './config.js';
 import { Device, params } from '../src/engine/device.js';
 import { Tensor } from '../src/engine/tensor.js';
 import {
@@ -82,20 +84,26 @@ interface Layer {
   lateral?: number[];
 }
 
-// The BL network's convs: bottom-up layer l reads layer l-1 (pooled before layers 3 and 5).
-const LAYERS: Layer[] = [
-  { name: 'L1 32x32 1->16', x: [32, 32, 32, 1], w: [3, 3, 1, 16] },
-  { name: 'L2 32x32 16->16', x: [32, 32, 32, 16], w: [3, 3, 16, 16] },
-  { name: 'L3 16x16 16->32', x: [32, 16, 16, 16], w: [3, 3, 16, 32] },
-  { name: 'L4 16x16 32->32', x: [32, 16, 16, 32], w: [3, 3, 32, 32] },
-  { name: 'L5 8x8 32->64', x: [32, 8, 8, 32], w: [3, 3, 32, 64] },
-  { name: 'L6 8x8 64->64', x: [32, 8, 8, 64], w: [3, 3, 64, 64] },
-];
+// The BL network's convs: bottom-up layer l reads layer l-1 (pooled where the preset says); each layer's
+// lateral conv (C -> C at its own size) where it differs from every bottom-up shape.
+const presetName = process.argv.includes('--preset') ? process.argv[process.argv.indexOf('--preset') + 1] : 'small';
+const preset = PRESETS[presetName];
+if (!preset) throw new Error(`--preset ${presetName}: one of ${Object.keys(PRESETS).join(', ')}`);
+const shapes = layerShapes(preset);
+const layer = (name: string, res: number, cin: number, cout: number): Layer =>
+  ({ name: `${name} ${res}x${res} ${cin}->${cout}`, x: [preset.batch, res, res, cin], w: [3, 3, cin, cout] });
+const LAYERS: Layer[] = [];
+for (const l of shapes) {
+  LAYERS.push(layer(`L${l.index + 1}`, l.res, l.inC, l.outC));
+  if (l.inC !== l.outC && !shapes.some((o) => o.res === l.res && o.inC === l.outC && o.outC === l.outC)) {
+    LAYERS.push(layer(`L${l.index + 1} lateral`, l.res, l.outC, l.outC));
+  }
+}
 // The recurrent cell: bottom-up input + lateral input (the layer's own previous state) in one dispatch.
-const PAIRS: Layer[] = [
-  { name: 'L2+lateral 16+16->16', x: [32, 32, 32, 16], w: [3, 3, 16, 16], lateral: [32, 32, 32, 16] },
-  { name: 'L6+lateral 64+64->64', x: [32, 8, 8, 64], w: [3, 3, 64, 64], lateral: [32, 8, 8, 64] },
-];
+const PAIRS: Layer[] = [shapes[1], shapes[shapes.length - 1]].map((l) => ({
+  ...layer(`L${l.index + 1}+lateral`, l.res, l.inC, l.outC),
+  lateral: [preset.batch, l.res, l.res, l.outC],
+}));
 
 const macs = (g: ConvGeometry) => g.batch * g.ho * g.wo * g.kh * g.kw * g.cin * g.cout;
 
@@ -180,20 +188,25 @@ if (process.argv.includes('--sweep')) {
     ['forward', 'outputs 128', (t) => { t.forward.outputs = 128; }],
     ['forward', 'tn8', (t) => { t.forward.tn = 8; }],
     ['forward', 'wg32', (t) => { t.forward.wg = 32; }],
+    ['forward', 'rows up to 16 columns', (t) => { t.forward.rows!.maxTn = 16; }],
+    ['forward', 'rows off', (t) => { delete t.forward.rows; }],
     ['dgrad', 'table', () => {}],
     ['dgrad', 'no subgroups', (t) => { t.forward.subgroups = false; }],
     ['wgrad', 'table', () => {}],
     ['wgrad', 'no subgroups', (t) => { t.wgrad.subgroups = false; }],
     ['wgrad', 'outputs 96', (t) => { t.wgrad.outputs = 96; }],
     ['wgrad', 'minChunk 256', (t) => { t.wgrad.minChunk = 256; }],
+    ['wgrad', 'minChunk 512', (t) => { t.wgrad.minChunk = 512; }],
+    ['wgrad', 'minChunk 2048', (t) => { t.wgrad.minChunk = 2048; }],
     ['wgrad', 'minChunk 4096', (t) => { t.wgrad.minChunk = 4096; }],
+    ['wgrad', 'laneSplitBelow 32', (t) => { t.wgrad.laneSplitBelow = 32; }],
   ];
-  const focus = [LAYERS[1], LAYERS[3], LAYERS[5]];
+  const focus = process.argv.includes('--all') ? LAYERS : [LAYERS[1], LAYERS[Math.floor(LAYERS.length / 2)], LAYERS[LAYERS.length - 1]];
   const all: Row[] = [];
   for (const [kernel, name, change] of variants) {
     CONV_TILES.software = structuredClone(base);
     change(CONV_TILES.software);
-    for (const l of focus) for (const r of await measure(l, [kernel])) all.push({ ...r, layer: `${name} | ${l.name.slice(0, 2)}` });
+    for (const l of focus) for (const r of await measure(l, [kernel])) all.push({ ...r, layer: `${name} | ${l.name.split(' ')[0]}` });
   }
   CONV_TILES.software = base;
   console.log('\nsweep:');
