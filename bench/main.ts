@@ -211,6 +211,7 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
     },
     roofline: null,
     speedByRound: [],
+    speedByTurn: [],
     peers: {},
     work: [],
     rows: [],
@@ -247,6 +248,7 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
       continue;
     }
     log(`[bench] ${name}: ${round.suite}`);
+    if (name !== 'unroll' && opts.roofline) await probeSpeed(round.suite, name);
     const peer = await openPeer(name, opts);
     if (peer instanceof Unavailable) {
       report.peers[name] = `unavailable: ${peer.reason}`;
@@ -269,6 +271,7 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
           // The FMA peak again at each round: how far the machine's speed drifted during the run.
           report.speedByRound.push({ suite: round.suite, fmaGflops: await fmaPeak(device) });
         }
+        report.speedByTurn.push({ suite: round.suite, peer: name, fmaGflops: report.speedByRound[report.speedByRound.length - 1].fmaGflops });
       }
       for (const c of round.cases) {
         if (performance.now() >= turnDeadline) missing(c, name, 'skipped', 'this peer\'s share of the time limit (--time-limit) was used up');
@@ -311,6 +314,21 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
     }
   }
   return report;
+
+  /** The FMA peak just before another peer's turn, on a probe device destroyed before the peer opens. */
+  async function probeSpeed(suite: string, name: PeerName): Promise<void> {
+    try {
+      const { Device } = await import('../src/engine/device.js');
+      const device = await Device.create(opts.device);
+      try {
+        report.speedByTurn.push({ suite, peer: name, fmaGflops: await fmaPeak(device, 3) });
+      } finally {
+        device.destroy();
+      }
+    } catch (e) {
+      log(`[bench] ${name}: speed probe failed: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
 
   async function runCase(peer: Peer, c: BenchCase, turnDeadline: number): Promise<void> {
     const base = { suite: c.suite, case: c.name, peer: peer.name };

@@ -55,6 +55,11 @@ export interface Report {
   roofline: { fmaGflops: number; copyGBps: number } | null;
   /** The FMA peak measured at the start of each round (unroll's turn): the machine's speed over the run. */
   speedByRound: { suite: string; fmaGflops: number }[];
+  /**
+   * The FMA peak measured at the start of every peer's turn (on a probe device for peers other than unroll):
+   * a ratio between two peers' figures is only as good as the machine's speed was equal at their turns.
+   */
+  speedByTurn: { suite: string; peer: string; fmaGflops: number }[];
   peers: Record<string, string>;
   /** Work per call or per image of each case, in FLOPs (convs and readout; see bench/config.ts). */
   work: { suite: SuiteName; case: string; flops: number; per: string }[];
@@ -110,6 +115,17 @@ function fmt(v: number | null | undefined, digits = 3): string {
   return v.toPrecision(digits);
 }
 
+/** Turns whose FMA peaks differ by more than this fraction get a footnote on their ratio. */
+export const SPEED_DRIFT = 0.15;
+
+/** FMA peak at unroll's turn of a suite over the peak at a peer's turn of it, or null where either was not measured. */
+export function speedDrift(r: Report, suite: string, peer: string): number | null {
+  const at = (name: string) => r.speedByTurn?.find((t) => t.suite === suite && t.peer === name)?.fmaGflops;
+  const u = at('unroll');
+  const q = at(peer);
+  return u && q ? u / q : null;
+}
+
 /**
  * One line per (suite, case, peer): the primary figure with its spread and batch, GFLOP/s, % of the
  * adapter's FMA peak, and the speed ratio unroll/peer (> 1: unroll is faster).
@@ -149,7 +165,11 @@ export function printTable(r: Report, log: (s: string) => void = console.log): v
       const ok = p.status === undefined || p.status === 'ok' || p.status === 'disagrees';
       const value = ok ? fmt(p.value) : `n/a ${foot(`${p.peer}: ${p.note ?? p.status}`)}`;
       const batchNote = p.batch !== undefined && p.note && /batch/.test(p.note) ? `${p.batch}*` : p.batch !== undefined ? String(p.batch) : '';
-      const ratio = peer !== 'unroll' && unrollGf?.value && gf?.value && check?.status !== 'disagrees' ? `${fmt(unrollGf.value / gf.value, 2)}x` : '';
+      let ratio = peer !== 'unroll' && unrollGf?.value && gf?.value && check?.status !== 'disagrees' ? `${fmt(unrollGf.value / gf.value, 2)}x` : '';
+      const drift = speedDrift(r, p.suite, peer);
+      if (ratio && drift !== null && Math.abs(drift - 1) > SPEED_DRIFT) {
+        ratio += ` ${foot(`the machine's FMA peak moved between the two turns: unroll's turn / ${peer}'s = ${drift.toFixed(2)}; the ratio is not at equal machine speed`)}`;
+      }
       lines.push([
         p.suite,
         p.case,

@@ -9,7 +9,7 @@ import { compare, relativeError } from '../bench/agree.js';
 import { callModel, fitBatch, summarise } from '../bench/timing.js';
 import { runBench } from '../bench/main.js';
 import { PEER_NAMES } from '../bench/peers/types.js';
-import { cpuTicks, stealFraction } from '../bench/report.js';
+import { type Report, cpuTicks, printTable, speedDrift, stealFraction } from '../bench/report.js';
 
 describe('bench work counts', () => {
   it('counts the FACTS.md network (16-16-32-32-64-64) by hand', () => {
@@ -76,6 +76,27 @@ describe('bench machine context', () => {
   });
 });
 
+describe('bench table', () => {
+  it('marks a ratio taken while the machine ran at a different speed for the two peers', () => {
+    const row = (peer: string, value: number) => [
+      { suite: 'conv', case: 'c', peer, metric: 'ms_per_call', value: 1 / value, unit: 'ms', status: 'ok' as const, batch: 1, n: 1 },
+      { suite: 'conv', case: 'c', peer, metric: 'gflop_per_second', value, unit: 'GFLOP/s' },
+    ];
+    const report = {
+      rows: [...row('unroll', 10), ...row('tfjs-wasm', 5), ...row('tfjs-webgpu', 1)],
+      speedByTurn: [{ suite: 'conv', peer: 'unroll', fmaGflops: 100 }, { suite: 'conv', peer: 'tfjs-wasm', fmaGflops: 130 }, { suite: 'conv', peer: 'tfjs-webgpu', fmaGflops: 105 }],
+    } as unknown as Report;
+    expect(speedDrift(report, 'conv', 'tfjs-wasm')).toBeCloseTo(100 / 130, 10);
+    const lines: string[] = [];
+    printTable(report, (l) => lines.push(l));
+    const wasm = lines.find((l) => l.includes('tfjs-wasm'))!;
+    const webgpu = lines.find((l) => l.includes('tfjs-webgpu'))!;
+    expect(wasm).toMatch(/2\.0x \[1\]/);
+    expect(webgpu).toMatch(/10x\s*$/);
+    expect(lines.some((l) => l.startsWith('[1]') && l.includes('0.77'))).toBe(true);
+  });
+});
+
 describe('bench end to end at tiny shapes', () => {
   const tiny: NetConfig = { size: 8, widths: [4, 4, 8, 8, 8, 8], poolBefore: [2, 4], classes: 5, batch: 2, steps: 2 };
 
@@ -107,6 +128,11 @@ describe('bench end to end at tiny shapes', () => {
     }
     expect(report.speedByRound.map((r) => r.suite)).toEqual(['conv', 'cell', 'inference', 'rise', 'train-step']);
     expect(report.speedByRound.every((r) => r.fmaGflops > 0)).toBe(true);
+    // And at every peer's turn, so each ratio says whether the machine ran at the same speed for both.
+    for (const suite of ['conv', 'cell', 'inference', 'rise', 'train-step']) {
+      expect(report.speedByTurn.filter((t) => t.suite === suite).map((t) => t.peer).sort(), suite).toEqual([...PEER_NAMES].sort());
+    }
+    expect(report.speedByTurn.every((t) => t.fmaGflops > 0)).toBe(true);
     // A fast call is timed in runs of several calls back to back, awaited once; the row is per call.
     const convRows = report.rows.filter((r) => r.peer === 'unroll' && r.suite === 'conv' && r.metric === 'ms_per_call' && r.value !== null);
     expect(convRows.some((r) => (r.callsPerRun ?? 1) > 1)).toBe(true);

@@ -79,6 +79,11 @@ export function register(program: Command): void {
     if (report.speedByRound.length > 1) {
       console.log(`FMA peak at each round (the machine's speed over the run): ${report.speedByRound.map((r) => `${r.suite} ${r.fmaGflops.toFixed(0)}`).join(', ')} GFLOP/s`);
     }
+    if (report.speedByTurn.length > report.speedByRound.length) {
+      const suites = [...new Set(report.speedByTurn.map((t) => t.suite))];
+      console.log(`FMA peak at each peer's turn, GFLOP/s: ${suites.map((s) => `${s} ${report.speedByTurn.filter((t) => t.suite === s)
+        .map((t) => `${t.peer} ${t.fmaGflops.toFixed(0)}`).join(' / ')}`).join('; ')}`);
+    }
     for (const [p, d] of Object.entries(report.peers)) console.log(`  ${p.padEnd(12)} ${d}`);
     console.log('');
     printTable(report);
