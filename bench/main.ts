@@ -266,12 +266,11 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
           report.adapter = { ...device.info, limits: undefined };
           log('[bench] roofline: FMA peak and copy bandwidth');
           roofline = await measureRoofline(device);
-          report.speedByRound.push({ suite: round.suite, fmaGflops: roofline.fmaGflops });
-        } else {
-          // The FMA peak again at each round: how far the machine's speed drifted during the run.
-          report.speedByRound.push({ suite: round.suite, fmaGflops: await fmaPeak(device) });
         }
-        report.speedByTurn.push({ suite: round.suite, peer: name, fmaGflops: report.speedByRound[report.speedByRound.length - 1].fmaGflops });
+        // The FMA peak again at each round: how far the machine's speed drifted during the run.
+        const fmaGflops = report.speedByRound.length ? await fmaPeak(device) : roofline.fmaGflops;
+        report.speedByRound.push({ suite: round.suite, fmaGflops });
+        report.speedByTurn.push({ suite: round.suite, peer: name, fmaGflops });
       }
       for (const c of round.cases) {
         if (performance.now() >= turnDeadline) missing(c, name, 'skipped', 'this peer\'s share of the time limit (--time-limit) was used up');
@@ -285,14 +284,10 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
   // The roofline needs a device: measure it on a fresh one if unroll was not among the peers.
   if (opts.roofline && !roofline) {
     try {
-      const { Device } = await import('../src/engine/device.js');
-      const device = await Device.create(opts.device);
-      try {
+      roofline = await onFreshDevice(async (device) => {
         report.adapter ??= { ...device.info, limits: undefined };
-        roofline = await measureRoofline(device);
-      } finally {
-        device.destroy();
-      }
+        return measureRoofline(device);
+      });
     } catch (e) {
       report.notes.push(`roofline not measured: ${(e as Error).message}`);
     }
@@ -315,16 +310,21 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
   }
   return report;
 
+  /** fn on an unroll device of its own, destroyed after (so it does not compete with the next peer). */
+  async function onFreshDevice<T>(fn: (device: import('../src/engine/device.js').Device) => Promise<T>): Promise<T> {
+    const { Device } = await import('../src/engine/device.js');
+    const device = await Device.create(opts.device);
+    try {
+      return await fn(device);
+    } finally {
+      device.destroy();
+    }
+  }
+
   /** The FMA peak just before another peer's turn, on a probe device destroyed before the peer opens. */
   async function probeSpeed(suite: string, name: PeerName): Promise<void> {
     try {
-      const { Device } = await import('../src/engine/device.js');
-      const device = await Device.create(opts.device);
-      try {
-        report.speedByTurn.push({ suite, peer: name, fmaGflops: await fmaPeak(device, 3) });
-      } finally {
-        device.destroy();
-      }
+      report.speedByTurn.push({ suite, peer: name, fmaGflops: await onFreshDevice((device) => fmaPeak(device, 3)) });
     } catch (e) {
       log(`[bench] ${name}: speed probe failed: ${(e as Error).message.split('\n')[0]}`);
     }

@@ -209,8 +209,10 @@ export function forwardBody(f: ForwardShape): string {
   const kernelRow = (s: number, ky: string, k: number, d: number) => {
     const kw = f.kw[s];
     const q = kw * vec * tn4; // weight vec4s per step: b_q = w[k0 + kx * Cin + cc, n0 + 4j], q = (kx * VEC + cc) * TN4 + j
-    out.push(`${ind(d)}{`, `${ind(d)}  let k0 = ${ky} * ${kw}u * g.cin + c * VEC;`);
-    const wAt = (qq: string) => s === 0 && f.flipped
+    const flipped = s === 0 && f.flipped;
+    out.push(`${ind(d)}{`);
+    if (!flipped) out.push(`${ind(d)}  let k0 = ${ky} * ${kw}u * g.cin + c * VEC;`);
+    const wAt = (qq: string) => flipped
       ? `load_w_flipped(${s}u, g.kh, ${kw}u, g.cin, ${ky}, ${qq} / ${vec * tn4}u, c * VEC + (${qq} / ${tn4}u) % VEC, n0 + (${qq} % ${tn4}u) * 4u)`
       : `load_w(${s}u, k0 + (${qq} / ${vec * tn4}u) * g.cin + (${qq} / ${tn4}u) % VEC, n0 + (${qq} % ${tn4}u) * 4u)`;
     if (f.subgroups) {
@@ -288,7 +290,7 @@ export function forwardBody(f: ForwardShape): string {
 registerGenerator('conv2d_forward', (d) => ({
   BODY: forwardBody({
     vec: Number(d.VEC), tm: Number(d.TM), tn4: Number(d.TN) / 4, kw: [Number(d.KW0), Number(d.KW1)], sw: Number(d.SW),
-    rows: Number(d.ROWS), flipped: d.FLIPPED === 1 || d.FLIPPED === '1', subgroups: d.SG_PARAM !== '', lane: String(d.LANE),
+    rows: Number(d.ROWS), flipped: Number(d.FLIPPED) === 1, subgroups: d.SG_PARAM !== '', lane: String(d.LANE),
   }),
 }));
 
