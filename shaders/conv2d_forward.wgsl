@@ -3,7 +3,8 @@
 // K = kh*kw*Cin. A is the im2col matrix, gathered from NHWC x on the fly (never materialised); B is the HWIO
 // weight, which already is [K, Cout] row-major. conv2dPair runs the K axis over two sources (x0, w0) then
 // (x1, w1) into the same accumulators; a plain conv2d leaves source 1 out (KW1 = 0). The input gradient of
-// a stride-1 conv is this kernel too, run on dY with the flipped, transposed weight, read in place (FLIPPED).
+// a stride-1 conv is this kernel too, run on dY with the flipped, transposed weight, read in place (FLIPPED) or
+// from a texture that the staging copy filled with it.
 //
 // Work split: a thread owns a run of TM consecutive output pixels of one output row (a "segment") by
 // TN = 4 * TN4 output channels, in registers; lanes hold neighbouring segments. The TM pixels of a segment
@@ -38,19 +39,27 @@ struct P {
 }
 
 alias XT = {{X_TYPE}};
-alias WT = {{W_TYPE}}; // vec4f when Cout % 4 == 0 (and not FLIPPED): weight rows are then read as vec4s
+alias WT = {{W_TYPE}}; // vec4f when Cout % 4 == 0 (and not FLIPPED): weight rows are then read as vec4s (always, from a texture)
 alias YT = {{Y_TYPE}}; // vec4f when Cout % 4 == 0: outputs are then stored as vec4s
 const VEC: u32 = {{VEC}}u;
 const TM: u32 = {{TM}}u;
 const SW: u32 = {{SW}}u;
 const WG: u32 = {{WG}}u;
+const TEX_SHIFT: u32 = {{TEX_SHIFT}}u; // log2 of a staging texture's width (texture-stage.ts)
 
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read_write> y: array<YT>; // [.., Cout]
-@group(0) @binding(2) var<storage, read> x0: array<XT>;
-@group(0) @binding(3) var<storage, read> w0: array<WT>;
-@group(0) @binding(4) var<storage, read> x1: array<XT>;
-@group(0) @binding(5) var<storage, read> w1: array<WT>;
+// Sources: storage buffers, or rgba32float textures that texture_stage.wgsl filled (XTEX / WTEX lines), texel i
+// at texel_at(i). On a CPU adapter a texture fetch is one vectorised gather for all lanes, a storage read one
+// bounds-checked scalar load per lane and component.
+{{XBUF}}@group(0) @binding(2) var<storage, read> x0: array<XT>;
+{{XBUF}}@group(0) @binding(4) var<storage, read> x1: array<XT>;
+{{XTEX}}@group(0) @binding(2) var x0: texture_2d<f32>;
+{{XTEX}}@group(0) @binding(4) var x1: texture_2d<f32>;
+{{WBUF}}@group(0) @binding(3) var<storage, read> w0: array<WT>;
+{{WBUF}}@group(0) @binding(5) var<storage, read> w1: array<WT>;
+{{WTEX}}@group(0) @binding(3) var w0: texture_2d<f32>;
+{{WTEX}}@group(0) @binding(5) var w1: texture_2d<f32>;
 @group(0) @binding(6) var<storage, read> bias: array<f32>;
 
 override HAS_BIAS: bool = false;
@@ -61,13 +70,21 @@ override ACCUMULATE: bool = false;
 
 // `s` is a literal at every call site, so these branches fold away after inlining.
 fn load_x(s: u32, i: u32) -> vec4f {
-  if (s == 0u) { return vec4f(x0[i]); }
-  return vec4f(x1[i]);
+{{XBUF}}  if (s == 0u) { return vec4f(x0[i]); }
+{{XBUF}}  return vec4f(x1[i]);
+{{XTEX}}  if (s == 0u) { return textureLoad(x0, texel_at(i), 0); }
+{{XTEX}}  return textureLoad(x1, texel_at(i), 0);
 }
 
 fn load_wt(s: u32, i: u32) -> vec4f {
-  if (s == 0u) { return vec4f(w0[i]); }
-  return vec4f(w1[i]);
+{{WBUF}}  if (s == 0u) { return vec4f(w0[i]); }
+{{WBUF}}  return vec4f(w1[i]);
+{{WTEX}}  if (s == 0u) { return textureLoad(w0, texel_at(i), 0); }
+{{WTEX}}  return textureLoad(w1, texel_at(i), 0);
+}
+
+fn texel_at(i: u32) -> vec2u {
+  return vec2u(i & ((1u << TEX_SHIFT) - 1u), i >> TEX_SHIFT);
 }
 
 // w[k, co .. co + 4) of source s, zero past Cout: one vec4 load when Cout % 4 == 0.

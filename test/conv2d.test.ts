@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
+import { capture } from '../src/engine/capture.js';
 import { Device } from '../src/engine/device.js';
 import { backward, tidy } from '../src/engine/tape.js';
 import { Tensor } from '../src/engine/tensor.js';
@@ -15,9 +16,11 @@ import {
   conv2dBackwardWeight,
   conv2dPair,
   convGeometry,
+  convTiles,
   forwardPlan,
   type Conv2dOptions,
 } from '../src/kernels/conv2d.js';
+import { stageable, textureLayout } from '../src/kernels/texture-stage.js';
 import { checkOp, expectClose, finiteDiff, randn, rng, useDevice } from './helpers.js';
 import {
   biasGradRef,
@@ -43,6 +46,16 @@ const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 const wShape = (c: Case) => [c.k[0], c.k[1], c.x[3], c.cout];
 const opts = (c: Case): Conv2dOptions => ({ stride: c.stride, padding: c.padding });
 const geom = (c: Case): RefGeometry => refGeometry(c.x, wShape(c), c.stride, c.padding);
+/**
+ * The commands of one forward-kernel call over sources with these input channels, to `cout` channels: where the
+ * tile table reads textures, a copy of each input first (all Cin % 4 == 0) and of each weight (Cout % 4 == 0,
+ * not flipped).
+ */
+function forwardCommands(d: Device, cins: number[], cout: number, flipped = false): string[] {
+  const tex = convTiles(d).forward.textures;
+  const copies = (tex && cins.every((c) => c % 4 === 0) ? cins.length : 0) + (tex && cout % 4 === 0 && !flipped ? cins.length : 0);
+  return [...Array<string>(copies).fill('copy to texture'), 'conv2d_forward.forward'];
+}
 const label = (c: Case) =>
   `x [${c.x}] k ${c.k[0]}x${c.k[1]} -> ${c.cout}, stride ${JSON.stringify(c.stride)}, padding ${JSON.stringify(c.padding)}`;
 
@@ -184,6 +197,8 @@ describe('conv2d shape matrix against the reference', () => {
     // strips are split (the last one short) and segments are narrow.
     CONV_TILES.software = structuredClone(saved);
     CONV_TILES.software.forward.rows = { maxTn: 64, minWidth: 1, maxKh: 7, outputs: 96, wg: 8, minThreads: 4096 };
+    // The variant reads its inputs from storage buffers (it saves gathers, which textures make cheap).
+    CONV_TILES.software.forward.textures = false;
     try {
       const d = await device();
       const cases = MATRIX.filter((c) => c.stride === 1);
@@ -209,36 +224,61 @@ describe('conv2d shape matrix against the reference', () => {
       CONV_TILES.software = saved;
     }
   });
-  it('the default tiles use the rows variant for the network\'s narrow 32x32 layers, not for strided or wide ones', async () => {
+  it('the default tiles use the rows variant for the network\'s narrow 32x32 layers read from buffers, not for textured, strided or wide ones', async () => {
     const d = await device();
     const plan = (x: number[], w: number[], o: Conv2dOptions) => forwardPlan(d, [{ g: convGeometry('test', x, w, o) }]);
-    expect(plan([32, 32, 32, 8], [3, 3, 8, 8], { padding: 'same' }).rows).toBe(3);
+    const narrow = plan([32, 32, 32, 8], [3, 3, 8, 8], { padding: 'same' });
+    expect(narrow.textureInputs).toBe(Boolean(convTiles(d).forward.textures));
+    expect(narrow.rows).toBe(narrow.textureInputs ? 0 : 3);
+    // Cin 1: no vec4 texels, so read from buffers.
+    expect(plan([32, 32, 32, 1], [3, 3, 1, 8], { padding: 'same' }).textureInputs).toBe(false);
     expect(plan([32, 32, 32, 1], [3, 3, 1, 8], { padding: 'same' }).rows).toBe(3);
     expect(plan([32, 32, 32, 8], [3, 3, 8, 8], { padding: 'same', stride: 2 }).rows).toBe(0);
     expect(plan([32, 8, 8, 32], [3, 3, 32, 32], { padding: 'same' }).rows).toBe(0);
   });
-  it('the stride-1 input gradient is one dispatch: the forward kernel reads the weight flipped and transposed in place', async () => {
+  it('the stride-1 input gradient is one conv dispatch: the forward kernel reads the weight flipped and transposed (in place or staged)', async () => {
     const d = await device();
     // Cin 13 (the dgrad's output columns: scalar reads 13 apart), a 5x3 kernel and asymmetric padding.
     const cases: Case[] = [
       { x: [2, 7, 11, 13], k: [5, 3], cout: 8, stride: 1, padding: [2, 1, 0, 2] },
       { x: [3, 8, 8, 16], k: [3, 3], cout: 32, stride: 1, padding: 'same' },
     ];
-    for (const [i, c] of cases.entries()) {
+    const saved = CONV_TILES.software;
+    try {
+      for (const textures of [true, false]) {
+        CONV_TILES.software = structuredClone(saved);
+        CONV_TILES.software.forward.textures = textures;
+        for (const [i, c] of cases.entries()) await check(c, i);
+      }
+    } finally {
+      CONV_TILES.software = saved;
+    }
+    async function check(c: Case, i: number): Promise<void> {
       const rg = geom(c);
       const r = rng(700 + i);
       const w = randn(size(wShape(c)), r), gy = randn(rg.batch * rg.ho * rg.wo * rg.cout, r);
       const { dx, dispatches } = tidy(d, () => {
         const gyt = Tensor.from(d, gy, [rg.batch, rg.ho, rg.wo, rg.cout]);
         const wt = Tensor.from(d, w, wShape(c));
-        const before = d.stats.dispatches;
-        const dx = conv2dBackwardInput(gyt, wt, convGeometry('conv2d', c.x, wShape(c), opts(c)));
-        return { dx, dispatches: d.stats.dispatches - before };
+        const { result: dx, graph } = capture(d, () => conv2dBackwardInput(gyt, wt, convGeometry('conv2d', c.x, wShape(c), opts(c))));
+        graph.dispose();
+        return { dx, dispatches: graph.dispatches.map((q) => q.label) };
       });
-      expect(dispatches, label(c)).toBe(1);
+      expect(dispatches, label(c)).toEqual(forwardCommands(d, [c.cout], c.x[3], true));
       expectClose(await dx.readF32(), conv2dBackwardInputRef(gy, w, rg), 2e-5, label(c));
       dx.dispose();
     }
+  });
+  it('textures: a tensor is staged only in whole texels that fit the device\'s texture size, whole rows and a partial one', async () => {
+    const d = await device();
+    const { shift, maxTexels } = textureLayout(d);
+    expect(1 << shift).toBeLessThanOrEqual(d.limits.maxTextureDimension2D);
+    expect(stageable(d, 4 * 1000)).toBe(true);
+    expect(stageable(d, 4 * 1000 + 2)).toBe(false);
+    expect(stageable(d, 4 * maxTexels)).toBe(true);
+    expect(stageable(d, 4 * (maxTexels + 1))).toBe(false);
+    // An input of 9102 texels fills one texture row of 8192 and part of the next (two copies).
+    await checkAgainstReference(d, { x: [3, 37, 41, 8], k: [3, 3], cout: 8, stride: 1, padding: 'same' }, 43);
   });
   it('with Dawn robustness off, every kernel still reads only what it should', async () => {
     const d = await Device.create({ disableRobustness: true });
@@ -311,13 +351,12 @@ async function checkPair(d: Device, c: PairCase): Promise<void> {
   const out = tidy(d, () => {
     const ts = [[x1, c.x1], [w1, w1s], [x2, c.x2], [w2, w2s], [b, [c.cout]]].map(([v, s]) =>
       Tensor.from(d, v as Float64Array, s as number[]).requireGrad());
-    const before = d.stats.dispatches;
-    const y = conv2dPair(ts[0], ts[1], ts[2], ts[3], ts[4], { stride: c.stride, padding: c.padding });
-    const dispatches = d.stats.dispatches - before;
+    const { result: y, graph } = capture(d, () => conv2dPair(ts[0], ts[1], ts[2], ts[3], ts[4], { stride: c.stride, padding: c.padding }));
+    graph.dispose();
     backward(y, Tensor.from(d, gy, y.shape));
-    return { y, grads: ts.map((t) => t.grad!), dispatches };
+    return { y, grads: ts.map((t) => t.grad!), dispatches: graph.dispatches.map((q) => q.label) };
   });
-  expect(out.dispatches).toBe(1);
+  expect(out.dispatches).toEqual(forwardCommands(d, [c.x1[3], c.x2[3]], c.cout));
   expectClose(await out.y.readF32(), addInto(conv2dRef(x1, w1, b, g1), conv2dRef(x2, w2, null, g2)), 2e-5, 'forward');
   const expected = [
     conv2dBackwardInputRef(gy, w1, g1),

@@ -1,18 +1,18 @@
 /**
  * Capture and replay. A static-shape step (forward, loss, backward, optimiser update) runs once under
- * capture: it executes normally and every dispatch it makes (pipeline, bind group, grid) is recorded.
+ * capture: it executes normally and every dispatch it makes (pipeline, bind group, grid) and texture copy is recorded.
  * replay() re-enqueues the recording in one pass without running any JavaScript of the ops, autograd or
  * bind-group creation. Buffers that the step frees while capturing stay owned by the graph (they hold
  * intermediates the replay writes again); tensors it returns stay the caller's and must outlive the graph.
  * Inputs change between replays by writing into tensors that existed before capture.
  */
-import type { Device, Dispatch } from './device.js';
+import type { Command, Device } from './device.js';
 
 export class CapturedGraph {
   private disposed = false;
   constructor(
     readonly device: Device,
-    readonly dispatches: readonly Dispatch[],
+    readonly dispatches: readonly Command[],
     private readonly retained: GPUBuffer[],
   ) {}
 
@@ -37,7 +37,7 @@ export class CapturedGraph {
 export function capture<T>(device: Device, fn: () => T): { result: T; graph: CapturedGraph } {
   if (device.sink) throw new Error('captures do not nest');
   device.flush();
-  const sink = { dispatches: [] as Dispatch[] };
+  const sink = { dispatches: [] as Command[] };
   const parked = { released: [] as GPUBuffer[] };
   device.sink = sink;
   device.pool.captureSink = parked;

@@ -85,7 +85,7 @@ export class Params {
 }
 export const params = () => new Params();
 
-export type Binding = Bindable | GPUBuffer | Params;
+export type Binding = Bindable | GPUBuffer | Params | { textureView: GPUTextureView };
 
 export interface Dispatch {
   label: string;
@@ -94,17 +94,40 @@ export interface Dispatch {
   workgroups: [number, number, number];
 }
 
-/** Receives every dispatch while a capture (capture.ts) is open. */
+/**
+ * A buffer -> texture copy in the command stream (texture staging, src/kernels/texture-stage.ts): the first
+ * `texels` rgba32float texels of `buffer`, row after row into a texture 2^shift texels wide.
+ */
+export interface TextureCopy {
+  label: string;
+  copy: { buffer: GPUBuffer; texture: GPUTexture; texels: number; shift: number };
+}
+
+/** One recorded command: a compute dispatch or a texture copy, run in the order recorded. */
+export type Command = Dispatch | TextureCopy;
+
+/** Encodes a TextureCopy: the whole rows in one copy, the last partial row in a second. */
+export function encodeCopy(enc: GPUCommandEncoder, { copy: c }: TextureCopy): void {
+  const width = 2 ** c.shift;
+  const rows = Math.floor(c.texels / width);
+  const rest = c.texels - rows * width;
+  if (rows > 0) enc.copyBufferToTexture({ buffer: c.buffer, bytesPerRow: width * 16, rowsPerImage: rows }, { texture: c.texture }, [width, rows]);
+  if (rest > 0) {
+    enc.copyBufferToTexture({ buffer: c.buffer, offset: rows * width * 16, bytesPerRow: width * 16 }, { texture: c.texture, origin: [0, rows] }, [rest, 1]);
+  }
+}
+
+/** Receives every command while a capture (capture.ts) is open. */
 export interface DispatchSink {
-  dispatches: Dispatch[];
+  dispatches: Command[];
 }
 
 export class NoAdapterError extends Error {}
 
 export class Device {
   readonly pool: BufferPool;
-  /** Dispatches recorded and not yet submitted. */
-  private pending: Dispatch[] = [];
+  /** Commands recorded and not yet submitted. */
+  private pending: Command[] = [];
   private pipelines = new Map<string, GPUComputePipeline>();
   private uniforms = new Map<string, GPUBuffer>();
   private staging: GPUBuffer[] = [];
@@ -114,9 +137,9 @@ export class Device {
   /** Open capture, if any (capture.ts). */
   sink: DispatchSink | null = null;
   /** Per-dispatch GPU timing hook (bench --profile). */
-  profiler: { encode(pass: GPUCommandEncoder, dispatches: Dispatch[]): void } | null = null;
+  profiler: { encode(pass: GPUCommandEncoder, commands: Command[]): void } | null = null;
   /** Counters for tests and reports. */
-  stats = { dispatches: 0, submits: 0, pipelines: 0 };
+  stats = { dispatches: 0, copies: 0, submits: 0, pipelines: 0 };
   /** Autograd state, owned by tape.ts. */
   gradEnabled = true;
   /** Tensors created inside open scopes (tape.ts), innermost last. */
@@ -259,7 +282,7 @@ export class Device {
     const layout = pipeline.getBindGroupLayout(0);
     const entries: GPUBindGroupEntry[] = bindings.map((b, binding) => ({
       binding,
-      resource: { buffer: b instanceof Params ? this.uniform(b) : 'gpuBuffer' in b ? b.gpuBuffer() : b },
+      resource: 'textureView' in b ? (b as { textureView: GPUTextureView }).textureView : { buffer: b instanceof Params ? this.uniform(b) : 'gpuBuffer' in b ? b.gpuBuffer() : b as GPUBuffer },
     }));
     const label = `${k.shader}.${k.entry}`;
     const bindGroup = this.device.createBindGroup({ layout, entries, label });
@@ -282,11 +305,23 @@ export class Device {
     if (this.pending.length >= 2048 && !this.sink) this.flush();
   }
 
-  /** Re-enqueues recorded dispatches (capture.ts replay). */
-  enqueue(ds: readonly Dispatch[]): void {
+  /** Queues a TextureCopy (see there), in order with the dispatches around it. */
+  copyToTexture(buffer: GPUBuffer, texture: GPUTexture, texels: number, shift: number): void {
     this.assertUsable();
-    for (const d of ds) this.pending.push(d);
-    this.stats.dispatches += ds.length;
+    const c: TextureCopy = { label: 'copy to texture', copy: { buffer, texture, texels, shift } };
+    this.pending.push(c);
+    this.sink?.dispatches.push(c);
+    this.stats.copies++;
+  }
+
+  /** Re-enqueues recorded commands (capture.ts replay). */
+  enqueue(ds: readonly Command[]): void {
+    this.assertUsable();
+    for (const d of ds) {
+      this.pending.push(d);
+      if ('copy' in d) this.stats.copies++;
+      else this.stats.dispatches++;
+    }
   }
 
   /** Submits every recorded dispatch in one compute pass. */
@@ -297,13 +332,21 @@ export class Device {
     const enc = this.device.createCommandEncoder();
     if (this.profiler) this.profiler.encode(enc, ds);
     else {
-      const pass = enc.beginComputePass();
+      // One compute pass for each run of dispatches between copies.
+      let pass: GPUComputePassEncoder | null = null;
       for (const d of ds) {
+        if ('copy' in d) {
+          pass?.end();
+          pass = null;
+          encodeCopy(enc, d);
+          continue;
+        }
+        pass ??= enc.beginComputePass();
         pass.setPipeline(d.pipeline);
         pass.setBindGroup(0, d.bindGroup);
         pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
       }
-      pass.end();
+      pass?.end();
     }
     this.device.queue.submit([enc.finish()]);
     this.stats.submits++;

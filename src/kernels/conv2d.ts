@@ -11,6 +11,7 @@ import { type Kernel, registerGenerator } from '../engine/shaders.js';
 import { record } from '../engine/tape.js';
 import { Tensor } from '../engine/tensor.js';
 import { accumulate } from './elementwise.js';
+import { stageable, stageTextures, textureLayout } from './texture-stage.js';
 import { addRowSums, sumRows } from './reduce.js';
 
 export type Padding = 'same' | 'valid' | number | readonly [number, number, number, number];
@@ -52,10 +53,12 @@ export interface ConvGeometry {
  * The wgrad accumulator budget keeps its loops small enough for the compiler to unroll them and keep the
  * accumulators in registers; the forward's body is generated unrolled (forwardBody), so its budget is only
  * a tile size (on llvmpipe 256-384 outputs ran 1.0-1.3x faster than 64).
+ * forward.textures: read the input (where Cin % 4 == 0) and the weight (where read as vec4s) from textures that
+ * a copy fills at each call (texture-stage.ts); on llvmpipe 1.15-1.3x faster at the network's shapes, copies included.
  * `software` is measured on llvmpipe (bench/conv-kernels.ts); others fall back to it until measured.
  */
 export interface ConvTiles {
-  forward: { wg: number; outputs: number; tn: number; subgroups: boolean; rows?: ForwardRowsTiles };
+  forward: { wg: number; outputs: number; tn: number; subgroups: boolean; rows?: ForwardRowsTiles; textures?: boolean };
   dgrad: { wg: number; tm: number; tn: number; bk: number; subgroups: boolean };
   wgrad: { wg: number; outputs: number; tn: number; subgroups: boolean; minChunk: number; maxSplits: number; laneSplitBelow: number };
 }
@@ -77,7 +80,7 @@ export interface ForwardRowsTiles {
 
 export const CONV_TILES: Record<string, ConvTiles> = {
   software: {
-    forward: { wg: 64, outputs: 384, tn: 16, subgroups: true, rows: { maxTn: 8, minWidth: 16, maxKh: 3, outputs: 384, wg: 16, minThreads: 64 } },
+    forward: { wg: 64, outputs: 384, tn: 16, subgroups: true, rows: { maxTn: 8, minWidth: 16, maxKh: 3, outputs: 384, wg: 16, minThreads: 64 }, textures: true },
     dgrad: { wg: 64, tm: 4, tn: 16, bk: 128, subgroups: true },
     // minChunk 2048 (was 1024): the 8x8 layers' wgrad then needs no split sum (1.2-1.4x there), the BL training step 1.01-1.03x.
     wgrad: { wg: 64, outputs: 192, tn: 16, subgroups: true, minChunk: 2048, maxSplits: 64, laneSplitBelow: 8 },
@@ -299,6 +302,8 @@ export interface ForwardPlan {
   /** Rows variant: the kernel height it is unrolled for; 0: row at a time. */
   rows: number;
   vec: number;
+  /** The inputs are read from staged textures (texture-stage.ts), not from storage buffers. */
+  textureInputs: boolean;
   tm: number;
   tn: number;
   wg: number;
@@ -313,10 +318,12 @@ export function forwardPlan(device: Device, sources: readonly { g: ConvGeometry 
   const g0 = sources[0].g;
   const tiles = convTiles(device).forward;
   const vec = sources.every((s) => s.g.cin % 4 === 0) ? 4 : 1;
+  const textureInputs = Boolean(tiles.textures) && vec === 4 && sources.every((s) => stageable(device, s.g.batch * s.g.h * s.g.w * s.g.cin));
   const tn = columns(tiles.tn, g0.cout);
   // The rows variant needs every source to meet the same input rows: stride 1 and one kernel height and top padding.
+  // It saves input gathers, which pays only where they are storage reads (textured: 1.0-1.4x slower than row at a time).
   const r = tiles.rows;
-  const rows = r && tn <= r.maxTn && g0.wo >= r.minWidth && g0.kh <= r.maxKh &&
+  const rows = r && !textureInputs && tn <= r.maxTn && g0.wo >= r.minWidth && g0.kh <= r.maxKh &&
     sources.every((s) => s.g.sh === 1 && s.g.kh === g0.kh && s.g.pt === g0.pt) ? g0.kh : 0;
   const wg = rows ? r!.wg : tiles.wg;
   const outputs = rows ? r!.outputs / rows : tiles.outputs;
@@ -331,7 +338,7 @@ export function forwardPlan(device: Device, sources: readonly { g: ConvGeometry 
     strip = g0.ho;
     while (strip > 2 * rows && g0.batch * segsPerRow * Math.ceil(g0.ho / strip) < r!.minThreads) strip = Math.ceil(strip / 2);
   }
-  return { rows, vec, tm, tn, wg, strip, strips: Math.ceil(g0.ho / strip), segsPerRow };
+  return { rows, vec, textureInputs, tm, tn, wg, strip, strips: Math.ceil(g0.ho / strip), segsPerRow };
 }
 
 /**
@@ -345,19 +352,29 @@ function forwardKernel(
   const device = sources[0].x.device;
   const g0 = sources[0].g;
   const s1 = sources[1];
-  const { rows, vec, tm, tn, wg, strip, strips, segsPerRow } = forwardPlan(device, sources);
+  const { rows, vec, textureInputs: xTex, tm, tn, wg, strip, strips, segsPerRow } = forwardPlan(device, sources);
   const segs = g0.batch * strips * segsPerRow;
-  // vec4 reads of weight rows and stores of outputs where Cout allows; a flipped weight's columns are not contiguous.
   const yVec = g0.cout % 4 === 0;
+  // vec4 reads of weight rows and stores of outputs where Cout allows; a flipped weight's columns are not contiguous.
   const wVec = yVec && !flipped;
+  // Textures (where the tile table asks): inputs as vec4 texels where Cin % 4 == 0 (forwardPlan), weights where
+  // they are read as vec4s. Every source the same way, as the shader declares them together. (A flipped weight
+  // staged as its flipped transpose by a kernel of its own measured no faster than read in place: its dispatch
+  // cost the gain.)
+  const wTex = Boolean(convTiles(device).forward.textures) && wVec && sources.every((s) => stageable(device, s.w.size));
+  const staged = stageTextures(device, sources.flatMap((s, i) => [
+    ...(xTex ? [{ slot: i, t: s.x }] : []),
+    ...(wTex ? [{ slot: 2 + i, t: s.w }] : []),
+  ]));
   const kernel: Kernel = {
     shader: 'conv2d_forward',
     entry: 'forward',
     workgroup: [wg],
     constants: { HAS_BIAS: bias ? 1 : 0, WT_VEC: +wVec, YT_VEC: +yVec, ACCUMULATE: +Boolean(into) },
     defines: {
-      X_TYPE: vec === 4 ? 'vec4f' : 'f32', W_TYPE: wVec ? 'vec4f' : 'f32', Y_TYPE: yVec ? 'vec4f' : 'f32', YV: yVec ? '' : '//', FLIPPED: +flipped,
-      VEC: vec, TM: tm, TN: tn, KW0: g0.kw, KW1: s1?.g.kw ?? 0, SW: g0.sw, ROWS: rows, WG: wg,
+      X_TYPE: vec === 4 ? 'vec4f' : 'f32', W_TYPE: wVec ? 'vec4f' : 'f32', Y_TYPE: yVec ? 'vec4f' : 'f32', YV: yVec ? '' : '//',
+      FLIPPED: +flipped, XBUF: xTex ? '//' : '', XTEX: xTex ? '' : '//', WBUF: wTex ? '//' : '', WTEX: wTex ? '' : '//',
+      TEX_SHIFT: textureLayout(device).shift, VEC: vec, TM: tm, TN: tn, KW0: g0.kw, KW1: s1?.g.kw ?? 0, SW: g0.sw, ROWS: rows, WG: wg,
       ...subgroupDefines(device, convTiles(device).forward.subgroups),
     },
   };
@@ -368,9 +385,10 @@ function forwardKernel(
   const p = params().u(segs, g0.cout, g0.ho, g0.wo, segsPerRow, strips, strip, 0)
     .u(...src(g0)).i(g0.pt, g0.pl).u(0)
     .u(...src(s1?.g)).i(s1?.g.pt ?? 0, s1?.g.pl ?? 0).u(0);
-  const x1 = s1?.x ?? sources[0].x;
-  const w1 = s1?.w ?? sources[0].w;
-  device.run(kernel, [p, y, sources[0].x, sources[0].w, x1, w1, bias ?? sources[0].w], [groupsM * wg, Math.ceil(g0.cout / tn)]);
+  // A plain conv binds source 0 again as source 1 (unread: KW1 = 0).
+  const x = (i: number) => (xTex ? staged.get(i) ?? staged.get(0)! : sources[i]?.x ?? sources[0].x);
+  const w = (i: number) => (wTex ? staged.get(2 + i) ?? staged.get(2)! : sources[i]?.w ?? sources[0].w);
+  device.run(kernel, [p, y, x(0), w(0), x(1), w(1), bias ?? sources[0].w], [groupsM * wg, Math.ceil(g0.cout / tn)]);
   return y;
 }
 
