@@ -138,4 +138,37 @@ describe('bench end to end at tiny shapes', () => {
     expect(convRows.some((r) => (r.callsPerRun ?? 1) > 1)).toBe(true);
     for (const r of convRows) expect(r.value!).toBeLessThan(25);
   }, 600_000);
+
+  // The FMA-peak probe returns these values in turn: unroll's first turn, tfjs-cpu's turn, unroll's retake.
+  const drifting = (speeds: number[]) => {
+    const left = [...speeds];
+    return async () => left.shift() ?? 100;
+  };
+  const convRun = (speeds: number[]) => runBench({
+    cfg: tiny, suites: ['conv'], peers: ['unroll', 'tfjs-cpu'], roofline: true,
+    runs: 1, warmup: 1, budgetMs: 0, callTargetMs: 1e6, checkBatch: 2, giveUpMs: 60_000, timeLimitMs: 600_000,
+    profile: false, device: {}, log: () => undefined, fmaPeak: drifting(speeds),
+  });
+  const unrollRows = (r: Report) => r.rows.filter((x) => x.peer === 'unroll' && x.suite === 'conv' && x.metric === 'ms_per_call');
+
+  it('retakes unroll\'s turn at the end of a round run at another speed than the other peers\', and keeps it if closer', async () => {
+    const report = await convRun([50, 100, 95]);
+    expect(report.notes.join('\n')).toMatch(/conv: unroll's turn ran at an FMA peak of 50 GFLOP\/s, the other peers' at 100 GFLOP\/s \(median\); its figures are from a retake at the end of the round, at 95/);
+    expect(report.speedByTurn.find((t) => t.suite === 'conv' && t.peer === 'unroll')!.fmaGflops).toBe(95);
+    expect(report.speedByRound.find((t) => t.suite === 'conv')!.fmaGflops).toBe(95);
+    // One figure per case (the retake's), and unroll is still the reference the other peer was checked against.
+    const cases = convCases(tiny).reduce((a, c) => a + c.ops.length, 0);
+    expect(unrollRows(report).length).toBe(cases);
+    expect(report.rows.filter((x) => x.peer === 'unroll' && x.metric === 'check_max_rel_error')).toEqual([]);
+    expect(report.rows.filter((x) => x.peer === 'tfjs-cpu' && x.metric === 'check_max_rel_error').every((x) => x.reference === 'unroll' && x.status === 'ok')).toBe(true);
+  }, 600_000);
+
+  it('keeps the first turn when the retake is no closer in speed, and retakes nothing at equal speeds', async () => {
+    const report = await convRun([50, 100, 45]);
+    expect(report.notes.join('\n')).toMatch(/a retake at the end of the round measured 45 GFLOP\/s, no closer, so the first turn's figures stand/);
+    expect(report.speedByTurn.find((t) => t.suite === 'conv' && t.peer === 'unroll')!.fmaGflops).toBe(50);
+    expect(unrollRows(report).length).toBe(convCases(tiny).reduce((a, c) => a + c.ops.length, 0));
+    const steady = await convRun([100, 110]);
+    expect(steady.notes.filter((n) => n.includes('retake'))).toEqual([]);
+  }, 600_000);
 });
