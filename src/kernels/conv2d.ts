@@ -64,9 +64,10 @@ export interface ConvTiles {
 }
 
 /**
- * The forward's rows variant (shaders/conv2d_forward.wgsl), used where the output is narrow (tn <= maxTn
- * columns) and at least minWidth pixels wide, for kernels up to maxKh rows: there the input gathers, not the
- * FMAs, dominate, and it gathers each input row once instead of kh times. outputs: accumulators per thread
+ * The forward's rows variant (shaders/conv2d_forward.wgsl), used where the inputs are read from storage
+ * buffers (not textures) and the output is narrow (tn <= maxTn columns) and at least minWidth pixels wide, for
+ * kernels up to maxKh rows: there the input gathers, not the FMAs, dominate, and it gathers each input row once
+ * instead of kh times. outputs: accumulators per thread
  * over the whole window (kh rows); strips are halved while fewer than minThreads threads would run.
  */
 export interface ForwardRowsTiles {
