@@ -3,8 +3,7 @@
 // K = kh*kw*Cin. A is the im2col matrix, gathered from NHWC x on the fly (never materialised); B is the HWIO
 // weight, which already is [K, Cout] row-major. conv2dPair runs the K axis over two sources (x0, w0) then
 // (x1, w1) into the same accumulators; a plain conv2d leaves source 1 out (KW1 = 0). The input gradient of
-// a stride-1 conv is this kernel too, run on dY with the flipped, transposed weight, read in place (FLIPPED) or
-// from a texture that the staging copy filled with it.
+// a stride-1 conv is this kernel too, run on dY with the flipped, transposed weight, read in place (FLIPPED).
 //
 // Work split: a thread owns a run of TM consecutive output pixels of one output row (a "segment") by
 // TN = 4 * TN4 output channels, in registers; lanes hold neighbouring segments. The TM pixels of a segment
@@ -49,8 +48,8 @@ const TEX_SHIFT: u32 = {{TEX_SHIFT}}u; // log2 of a staging texture's width (tex
 
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read_write> y: array<YT>; // [.., Cout]
-// Sources: storage buffers, or rgba32float textures that texture_stage.wgsl filled (XTEX / WTEX lines), texel i
-// at texel_at(i). On a CPU adapter a texture fetch is one vectorised gather for all lanes, a storage read one
+// Sources: storage buffers, or rgba32float textures that a copy filled (XTEX / WTEX lines; texture-stage.ts),
+// texel i at texel_at(i). On a CPU adapter a texture fetch is one vectorised gather for all lanes, a storage read one
 // bounds-checked scalar load per lane and component.
 {{XBUF}}@group(0) @binding(2) var<storage, read> x0: array<XT>;
 {{XBUF}}@group(0) @binding(4) var<storage, read> x1: array<XT>;

@@ -272,18 +272,18 @@ export class Device {
   }
 
   /**
-   * The one dispatch helper: binds `bindings` to @group(0) @binding(0..n-1) in order and launches enough
-   * workgroups to cover `threads`. A 1-D grid wider than the per-dimension limit folds into y; kernels
-   * index with `gid.x + gid.y * nwg.x * WG_X`.
+   * The one dispatch helper: binds `bindings` (buffers, tensors, parameters, texture views) to @group(0)
+   * @binding(0..n-1) in order and launches enough workgroups to cover `threads`. A 1-D grid wider than the
+   * per-dimension limit folds into y; kernels index with `gid.x + gid.y * nwg.x * WG_X`.
    */
   run(k: Kernel, bindings: Binding[], threads: [number, number?, number?]): void {
     this.assertUsable();
     const pipeline = this.pipeline(k);
     const layout = pipeline.getBindGroupLayout(0);
-    const entries: GPUBindGroupEntry[] = bindings.map((b, binding) => ({
-      binding,
-      resource: 'textureView' in b ? (b as { textureView: GPUTextureView }).textureView : { buffer: b instanceof Params ? this.uniform(b) : 'gpuBuffer' in b ? b.gpuBuffer() : b as GPUBuffer },
-    }));
+    const entries: GPUBindGroupEntry[] = bindings.map((b, binding) => {
+      if ('textureView' in b) return { binding, resource: b.textureView };
+      return { binding, resource: { buffer: b instanceof Params ? this.uniform(b) : 'gpuBuffer' in b ? b.gpuBuffer() : b } };
+    });
     const label = `${k.shader}.${k.entry}`;
     const bindGroup = this.device.createBindGroup({ layout, entries, label });
     const wg = [k.workgroup[0], k.workgroup[1] ?? 1, k.workgroup[2] ?? 1];

@@ -363,10 +363,6 @@ function forwardKernel(
   // staged as its flipped transpose by a kernel of its own measured no faster than read in place: its dispatch
   // cost the gain.)
   const wTex = Boolean(convTiles(device).forward.textures) && wVec && sources.every((s) => stageable(device, s.w.size));
-  const staged = stageTextures(device, sources.flatMap((s, i) => [
-    ...(xTex ? [{ slot: i, t: s.x }] : []),
-    ...(wTex ? [{ slot: 2 + i, t: s.w }] : []),
-  ]));
   const kernel: Kernel = {
     shader: 'conv2d_forward',
     entry: 'forward',
@@ -386,6 +382,10 @@ function forwardKernel(
   const p = params().u(segs, g0.cout, g0.ho, g0.wo, segsPerRow, strips, strip, 0)
     .u(...src(g0)).i(g0.pt, g0.pl).u(0)
     .u(...src(s1?.g)).i(s1?.g.pt ?? 0, s1?.g.pl ?? 0).u(0);
+  const staged = stageTextures(device, sources.flatMap((s, i) => [
+    ...(xTex ? [{ slot: i, t: s.x }] : []),
+    ...(wTex ? [{ slot: 2 + i, t: s.w }] : []),
+  ]));
   // A plain conv binds source 0 again as source 1 (unread: KW1 = 0).
   const x = (i: number) => (xTex ? staged.get(i) ?? staged.get(0)! : sources[i]?.x ?? sources[0].x);
   const w = (i: number) => (wTex ? staged.get(2 + i) ?? staged.get(2)! : sources[i]?.w ?? sources[0].w);
