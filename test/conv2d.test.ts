@@ -337,6 +337,8 @@ const PAIRS: PairCase[] = [
   { x1: [2, 7, 11, 3], k1: 3, x2: [2, 7, 11, 16], k2: 3, cout: 16, stride: 1, padding: 'same' },
   { x1: [1, 8, 8, 4], k1: 3, x2: [1, 8, 8, 8], k2: 1, cout: 12, stride: 1, padding: 'same' },
   { x1: [3, 9, 7, 1], k1: 5, x2: [3, 9, 7, 13], k2: 3, cout: 5, stride: 2, padding: 'same' },
+  // Cin 8 and 5: both sources read one channel at a time (the shader reads every source alike).
+  { x1: [2, 6, 9, 8], k1: 3, x2: [2, 6, 9, 5], k2: 3, cout: 8, stride: 1, padding: 'valid' },
 ];
 
 /** conv2dPair in one dispatch against the sum of the two reference convs, forward and every gradient. */
