@@ -18,7 +18,7 @@ import { RISE_TARGET, blWeights, cellData, convData, images, labels, riseMasks }
 import { compare, describeAgreement } from './agree.js';
 import { type KernelProfile, type Report, type Row, SPEED_DRIFT, SUITES, type SuiteName, cpuTicks, machine, printProfile, printTable, printWork, stealFraction } from './report.js';
 import { type Roofline, fmaPeak, measureRoofline } from './roofline.js';
-import { callModel, fitBatch, measure, type Timing } from './timing.js';
+import { callModel, fitBatch, measure, quantile, type Timing } from './timing.js';
 import type { DawnFlags } from './peers/dawn.js';
 import { type Built, PEER_NAMES, type Peer, type PeerName, type Runner, Unavailable } from './peers/types.js';
 import type { DeviceOptions } from '../src/engine/device.js';
@@ -305,7 +305,7 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
       }
       for (const c of round.cases) {
         if (performance.now() >= turnDeadline) missing(c, name, 'skipped', 'this peer\'s share of the time limit (--time-limit) was used up');
-        else await runCase(peer, c, turnDeadline, retake);
+        else await runCase(peer, c, turnDeadline);
       }
     } finally {
       await peer.dispose().catch((e: Error) => log(`[bench] ${name}: dispose failed: ${e.message}`));
@@ -361,7 +361,7 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
     const u = turnsOf.find((t) => t.peer === 'unroll')?.fmaGflops;
     const others = turnsOf.filter((t) => t.peer !== 'unroll').map((t) => t.fmaGflops).sort((a, b) => a - b);
     if (!u || !others.length) return null;
-    const m = others.length % 2 ? others[others.length >> 1] : (others[others.length / 2 - 1] + others[others.length / 2]) / 2;
+    const m = quantile(others, 0.5);
     return Math.abs(u / m - 1) > SPEED_DRIFT ? { unroll: u, others: m, ratio: u / m } : null;
   }
 
@@ -374,7 +374,7 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
     }
   }
 
-  async function runCase(peer: Peer, c: BenchCase, turnDeadline: number, retake = false): Promise<void> {
+  async function runCase(peer: Peer, c: BenchCase, turnDeadline: number): Promise<void> {
     const base = { suite: c.suite, case: c.name, peer: peer.name };
     const fail = (status: Row['status'], note: string): void => void missing(c, peer.name, status, note);
     const cb = Math.min(opts.checkBatch, c.fullBatch);
@@ -400,10 +400,9 @@ export async function runBench(opts: BenchOptions): Promise<Report> {
       const outputs = await runner.outputs();
       const checkMs = performance.now() - tc;
       const ref = refs.get(key(c));
-      if (retake) {
-        // unroll's own first turn set the reference: its retake computes the same thing again.
-      } else if (!ref) {
-        refs.set(key(c), { peer: peer.name, outputs });
+      if (!ref || ref.peer === peer.name) {
+        // The first peer to run a case is the reference (a retaken turn computes the same thing again).
+        if (!ref) refs.set(key(c), { peer: peer.name, outputs });
         agreeNote = 'reference for the agreement check';
       } else {
         const a = compare(outputs, ref.outputs);

@@ -24,7 +24,8 @@ export interface Timing {
   warmup: number;
 }
 
-function quantile(sorted: number[], q: number): number {
+/** The q-quantile of sorted samples, interpolated (q = 0.5: the median). */
+export function quantile(sorted: number[], q: number): number {
   if (sorted.length === 1) return sorted[0];
   const pos = (sorted.length - 1) * q;
   const lo = Math.floor(pos), hi = Math.ceil(pos);

@@ -236,7 +236,7 @@ describe('conv2d shape matrix against the reference', () => {
     expect(plan([32, 32, 32, 8], [3, 3, 8, 8], { padding: 'same', stride: 2 }).rows).toBe(0);
     expect(plan([32, 8, 8, 32], [3, 3, 32, 32], { padding: 'same' }).rows).toBe(0);
   });
-  it('the stride-1 input gradient is one conv dispatch: the forward kernel reads the weight flipped and transposed (in place or staged)', async () => {
+  it('the stride-1 input gradient is one conv dispatch: the forward kernel reads the weight flipped and transposed in place', async () => {
     const d = await device();
     // Cin 13 (the dgrad's output columns: scalar reads 13 apart), a 5x3 kernel and asymmetric padding.
     const cases: Case[] = [

@@ -139,7 +139,7 @@ export class Device {
   /** Per-dispatch GPU timing hook (bench --profile). */
   profiler: { encode(pass: GPUCommandEncoder, commands: Command[]): void } | null = null;
   /** Counters for tests and reports. */
-  stats = { dispatches: 0, copies: 0, submits: 0, pipelines: 0 };
+  stats = { dispatches: 0, submits: 0, pipelines: 0 };
   /** Autograd state, owned by tape.ts. */
   gradEnabled = true;
   /** Tensors created inside open scopes (tape.ts), innermost last. */
@@ -311,7 +311,6 @@ export class Device {
     const c: TextureCopy = { label: 'copy to texture', copy: { buffer, texture, texels, shift } };
     this.pending.push(c);
     this.sink?.dispatches.push(c);
-    this.stats.copies++;
   }
 
   /** Re-enqueues recorded commands (capture.ts replay). */
@@ -319,12 +318,11 @@ export class Device {
     this.assertUsable();
     for (const d of ds) {
       this.pending.push(d);
-      if ('copy' in d) this.stats.copies++;
-      else this.stats.dispatches++;
+      if (!('copy' in d)) this.stats.dispatches++;
     }
   }
 
-  /** Submits every recorded dispatch in one compute pass. */
+  /** Submits every recorded command: each run of dispatches in one compute pass, copies between them. */
   flush(): void {
     if (this.pending.length === 0) return;
     const ds = this.pending;
