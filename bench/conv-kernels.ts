@@ -191,9 +191,13 @@ if (process.argv.includes('--sweep')) {
     ['forward', 'rows up to 16 columns', (t) => { t.forward.rows!.maxTn = 16; }],
     ['forward', 'rows off', (t) => { delete t.forward.rows; }],
     ['forward', 'textures off', (t) => { t.forward.textures = false; }],
+    ['forward', 'kx unrolled', (t) => { t.forward.kxLoop = false; }],
+    ['forward', 'kx unrolled, outputs 384', (t) => { t.forward.kxLoop = false; t.forward.outputs = 384; }],
+    ['forward', 'outputs 384', (t) => { t.forward.outputs = 384; }],
     ['dgrad', 'table', () => {}],
     ['dgrad', 'no subgroups', (t) => { t.forward.subgroups = false; }],
     ['dgrad', 'textures off', (t) => { t.forward.textures = false; }],
+    ['dgrad', 'kx unrolled', (t) => { t.forward.kxLoop = false; }],
     ['wgrad', 'table', () => {}],
     ['wgrad', 'no subgroups', (t) => { t.wgrad.subgroups = false; }],
     ['wgrad', 'outputs 96', (t) => { t.wgrad.outputs = 96; }],
@@ -215,3 +219,4 @@ if (process.argv.includes('--sweep')) {
   print(all, peak);
 }
 device.destroy();
+

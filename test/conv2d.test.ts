@@ -17,6 +17,7 @@ import {
   conv2dPair,
   convGeometry,
   convTiles,
+  forwardBody,
   forwardPlan,
   type Conv2dOptions,
 } from '../src/kernels/conv2d.js';
@@ -223,6 +224,36 @@ describe('conv2d shape matrix against the reference', () => {
     } finally {
       CONV_TILES.software = saved;
     }
+  });
+  it('kx as a loop or unrolled: both give the reference\'s results on every stride-1 case, forward and gradients', async () => {
+    const saved = CONV_TILES.software;
+    try {
+      const d = await device();
+      // Kernel widths 1 to 7 (1: no window shift; 2, 4: even), vec4 and scalar channels, two sources.
+      const cases = MATRIX.filter((c) => (typeof c.stride === 'number' ? c.stride : c.stride[1]) === 1);
+      expect(new Set(cases.map((c) => c.k[1])).size).toBeGreaterThanOrEqual(5);
+      for (const kxLoop of [true, false]) {
+        CONV_TILES.software = structuredClone(saved);
+        CONV_TILES.software.forward.kxLoop = kxLoop;
+        for (const [i, c] of cases.entries()) await checkAgainstReference(d, c, 800 + i);
+        await checkPair(d, PAIRS[0]);
+      }
+    } finally {
+      CONV_TILES.software = saved;
+    }
+  });
+  it('with kx as a loop the unrolled body is TM * TN4 accumulator updates of VEC FMAs each, not KW * VEC', () => {
+    const shape = { vec: 4, tm: 8, tn4: 4, kw: [3, 0] as [number, number], sw: 1, rows: 0, flipped: false, subgroups: true, lane: 'lane' };
+    const count = (body: string, re: RegExp) => (body.match(re) ?? []).length;
+    const looped = forwardBody({ ...shape, kxLoop: true });
+    const unrolled = forwardBody({ ...shape, kxLoop: false });
+    expect(count(looped, /for \(var kx = 0u; kx < 3u; kx\+\+\)/g)).toBe(1);
+    expect(count(unrolled, /var kx/g)).toBe(0);
+    expect(count(looped, /fma\(/g)).toBe(8 * 4 * 4);
+    expect(count(unrolled, /fma\(/g)).toBe(8 * 4 * 3 * 4);
+    // The loop fetches one kx's weights per step: 4 channels x 16 columns = 16 vec4s, 2 subgroup loads.
+    expect(count(looped, /let wl_/g)).toBe(2);
+    expect(count(unrolled, /let wl_/g)).toBe(6);
   });
   it('the default tiles use the rows variant for the network\'s narrow 32x32 layers read from buffers, not for textured, strided or wide ones', async () => {
     const d = await device();
