@@ -219,4 +219,3 @@ if (process.argv.includes('--sweep')) {
   print(all, peak);
 }
 device.destroy();
-

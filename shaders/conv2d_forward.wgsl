@@ -23,7 +23,10 @@
 // The body of the (kernel row, channel group) loop is generated unrolled (conv2d.ts, forwardBody): named
 // accumulators a_i_j and one chained FMA expression per accumulator and step, rather than arrays indexed by
 // loop counters, which a compiler keeps in registers only while it chooses to unroll them (on llvmpipe,
-// 128 accumulators in arrays ran 7x slower than 64; named, they run faster than 64). Kernel widths and SW
+// 128 accumulators in arrays ran 7x slower than 64; named, they run faster than 64). With KX_LOOP (stride 1
+// along the width) the kernel's columns are a runtime loop inside that body instead: each step shifts a window
+// of TM input columns by one and fetches its column's weights, so the unrolled code is a third as long (on a
+// CPU adapter a long unrolled body runs at about half the rate of a short one). Kernel widths and SW
 // are compile-time; kh, Cin, sh, padding are runtime. Padding is signed so that the dgrad form (padding
 // kh - 1 - pt) may be negative. Every access is bounds-checked here.
 

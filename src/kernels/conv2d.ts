@@ -52,13 +52,14 @@ export interface ConvGeometry {
  * staged K rows.
  * The wgrad accumulator budget keeps its loops small enough for the compiler to unroll them and keep the
  * accumulators in registers; the forward's body is generated unrolled (forwardBody), so its budget is only
- * a tile size (on llvmpipe 256-384 outputs ran 1.0-1.3x faster than 64).
+ * a tile size (on llvmpipe, with kx unrolled, 256-384 outputs ran 1.0-1.3x faster than 64; with the kx loop 128-384
+ * measured alike, and 192 keeps the loop body short).
  * forward.textures: read the input (where Cin % 4 == 0) and the weight (where read as vec4s) from textures that
  * a copy fills at each call (texture-stage.ts); on llvmpipe 1.15-1.3x faster at the network's shapes, copies included.
  * forward.kxLoop: run the kernel columns (kx) as a loop, not unrolled, where the conv has stride 1 along the width
  * (forwardBody). The unrolled body of the channel loop is TM * TN * KW * VEC FMAs (3072 at 16 x 16 outputs, 52 KB of
  * machine code on llvmpipe, which ran at about half the rate llvm-mca predicts for it); the loop makes it a third
- * of that, for a masked move per accumulator and step: on llvmpipe forward convs 1.0-1.3x faster, the BL training
+ * of that, for a masked move per accumulator and step: on llvmpipe forward convs 1.0-1.35x faster, the BL training
  * step ~1.05-1.1x.
  * `software` is measured on llvmpipe (bench/conv-kernels.ts); others fall back to it until measured.
  */
