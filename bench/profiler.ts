@@ -6,7 +6,7 @@
  * dispatch, so profiled calls are run apart from the timed ones. The device must be created with
  * `preciseTimestamps: true` (Dawn otherwise quantises timestamps to ~100 us).
  */
-import { encodeCopy, type Command, type Device, type Dispatch } from '../src/engine/device.js';
+import { encodeCommands, type Command, type Device, type Dispatch } from '../src/engine/device.js';
 import type { KernelTimes } from './peers/types.js';
 
 /** WebGPU's maximum queries per set. */
@@ -30,14 +30,7 @@ export class Profiler {
   /** Called by Device.flush() in place of its single compute pass. */
   encode(enc: GPUCommandEncoder, commands: Command[]): void {
     // Texture copies run in order but untimed (timestamps are taken around compute passes).
-    const dispatches: Dispatch[] = [];
-    for (const c of commands) {
-      if ('copy' in c) {
-        if (dispatches.length) this.encodeDispatches(enc, dispatches.splice(0));
-        encodeCopy(enc, c);
-      } else dispatches.push(c);
-    }
-    if (dispatches.length) this.encodeDispatches(enc, dispatches);
+    encodeCommands(enc, commands, (dispatches) => this.encodeDispatches(enc, dispatches));
   }
 
   private encodeDispatches(enc: GPUCommandEncoder, dispatches: Dispatch[]): void {

@@ -106,8 +106,26 @@ export interface TextureCopy {
 /** One recorded command: a compute dispatch or a texture copy, run in the order recorded. */
 export type Command = Dispatch | TextureCopy;
 
+/**
+ * Encodes commands in order: each run of dispatches between copies through `encodeRun` (one compute pass, or
+ * the profiler's timed passes), each copy between them.
+ */
+export function encodeCommands(enc: GPUCommandEncoder, commands: readonly Command[], encodeRun: (dispatches: Dispatch[]) => void): void {
+  let run: Dispatch[] = [];
+  for (const c of commands) {
+    if (!('copy' in c)) {
+      run.push(c);
+      continue;
+    }
+    if (run.length) encodeRun(run);
+    run = [];
+    encodeCopy(enc, c);
+  }
+  if (run.length) encodeRun(run);
+}
+
 /** Encodes a TextureCopy: the whole rows in one copy, the last partial row in a second. */
-export function encodeCopy(enc: GPUCommandEncoder, { copy: c }: TextureCopy): void {
+function encodeCopy(enc: GPUCommandEncoder, { copy: c }: TextureCopy): void {
   const width = 2 ** c.shift;
   const rows = Math.floor(c.texels / width);
   const rest = c.texels - rows * width;
@@ -330,21 +348,15 @@ export class Device {
     const enc = this.device.createCommandEncoder();
     if (this.profiler) this.profiler.encode(enc, ds);
     else {
-      // One compute pass for each run of dispatches between copies.
-      let pass: GPUComputePassEncoder | null = null;
-      for (const d of ds) {
-        if ('copy' in d) {
-          pass?.end();
-          pass = null;
-          encodeCopy(enc, d);
-          continue;
+      encodeCommands(enc, ds, (run) => {
+        const pass = enc.beginComputePass();
+        for (const d of run) {
+          pass.setPipeline(d.pipeline);
+          pass.setBindGroup(0, d.bindGroup);
+          pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
         }
-        pass ??= enc.beginComputePass();
-        pass.setPipeline(d.pipeline);
-        pass.setBindGroup(0, d.bindGroup);
-        pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
-      }
-      pass?.end();
+        pass.end();
+      });
     }
     this.device.queue.submit([enc.finish()]);
     this.stats.submits++;

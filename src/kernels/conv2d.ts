@@ -340,6 +340,8 @@ export interface ForwardPlan {
   vec: number;
   /** The inputs are read from staged textures (texture-stage.ts), not from storage buffers. */
   textureInputs: boolean;
+  /** The kernel's columns run as a loop (ConvTiles.forward.kxLoop), not unrolled. */
+  kxLoop: boolean;
   tm: number;
   tn: number;
   wg: number;
@@ -374,7 +376,8 @@ export function forwardPlan(device: Device, sources: readonly { g: ConvGeometry 
     strip = g0.ho;
     while (strip > 2 * rows && g0.batch * segsPerRow * Math.ceil(g0.ho / strip) < r!.minThreads) strip = Math.ceil(strip / 2);
   }
-  return { rows, vec, textureInputs, tm, tn, wg, strip, strips: Math.ceil(g0.ho / strip), segsPerRow };
+  const kxLoop = !rows && g0.sw === 1 && Boolean(tiles.kxLoop);
+  return { rows, vec, textureInputs, kxLoop, tm, tn, wg, strip, strips: Math.ceil(g0.ho / strip), segsPerRow };
 }
 
 /**
@@ -388,7 +391,8 @@ function forwardKernel(
   const device = sources[0].x.device;
   const g0 = sources[0].g;
   const s1 = sources[1];
-  const { rows, vec, textureInputs: xTex, tm, tn, wg, strip, strips, segsPerRow } = forwardPlan(device, sources);
+  const tiles = convTiles(device).forward;
+  const { rows, vec, textureInputs: xTex, kxLoop, tm, tn, wg, strip, strips, segsPerRow } = forwardPlan(device, sources);
   const segs = g0.batch * strips * segsPerRow;
   const yVec = g0.cout % 4 === 0;
   // vec4 reads of weight rows and stores of outputs where Cout allows; a flipped weight's columns are not contiguous.
@@ -397,7 +401,7 @@ function forwardKernel(
   // they are read as vec4s. Every source the same way, as the shader declares them together. (A flipped weight
   // staged as its flipped transpose by a kernel of its own measured no faster than read in place: its dispatch
   // cost the gain.)
-  const wTex = Boolean(convTiles(device).forward.textures) && wVec && sources.every((s) => stageable(device, s.w.size));
+  const wTex = Boolean(tiles.textures) && wVec && sources.every((s) => stageable(device, s.w.size));
   const kernel: Kernel = {
     shader: 'conv2d_forward',
     entry: 'forward',
@@ -406,8 +410,8 @@ function forwardKernel(
     defines: {
       X_TYPE: vec === 4 ? 'vec4f' : 'f32', W_TYPE: wVec ? 'vec4f' : 'f32', Y_TYPE: yVec ? 'vec4f' : 'f32', YV: yVec ? '' : '//',
       FLIPPED: +flipped, XBUF: xTex ? '//' : '', XTEX: xTex ? '' : '//', WBUF: wTex ? '//' : '', WTEX: wTex ? '' : '//',
-      TEX_SHIFT: textureLayout(device).shift, KX_LOOP: +(!rows && g0.sw === 1 && Boolean(convTiles(device).forward.kxLoop)), VEC: vec, TM: tm, TN: tn, KW0: g0.kw, KW1: s1?.g.kw ?? 0, SW: g0.sw, ROWS: rows, WG: wg,
-      ...subgroupDefines(device, convTiles(device).forward.subgroups),
+      TEX_SHIFT: textureLayout(device).shift, KX_LOOP: +kxLoop, VEC: vec, TM: tm, TN: tn, KW0: g0.kw, KW1: s1?.g.kw ?? 0, SW: g0.sw, ROWS: rows, WG: wg,
+      ...subgroupDefines(device, tiles.subgroups),
     },
   };
   const groupsM = Math.ceil(segs / wg);
