@@ -18,6 +18,7 @@ import {
   convGeometry,
   convTiles,
   forwardBody,
+  wgradPlan,
   forwardPlan,
   type Conv2dOptions,
 } from '../src/kernels/conv2d.js';
@@ -178,6 +179,50 @@ describe('conv2d shape matrix against the reference', () => {
   it('the default network layer shape [32, 32, 32, 16] -> 16, wgrad split over several chunks', async () => {
     await checkAgainstReference(await device(), { x: [32, 32, 32, 16], k: [3, 3], cout: 16, stride: 1, padding: 'same' }, 99);
   });
+  it('the network\'s 16x16 8 -> 16 layer at batch 32, whose weight gradient splits its rows along the lanes', async () => {
+    await checkAgainstReference(await device(), { x: [32, 16, 16, 8], k: [3, 3], cout: 16, stride: 1, padding: 'same' }, 98);
+  });
+  it('the weight gradient\'s plan divides its workgroups evenly over the shader threads, covering every row', () => {
+    const t = CONV_TILES.software.wgrad;
+    const plan = (x: number[], cout: number, threads: number) => {
+      const g = convGeometry('test', x, [3, 3, x[3], cout], { padding: 'same' });
+      const p = wgradPlan(t, g, (n) => n / (threads * Math.ceil(n / threads)));
+      const groups = p.groupsM * Math.ceil(cout / p.tn) * (p.zs / p.laneSplits);
+      // Every output row in exactly one split, every split's lanes launched.
+      expect(p.chunk * (p.zs - 1)).toBeLessThan(g.batch * g.ho);
+      expect(p.chunk * p.zs).toBeGreaterThanOrEqual(g.batch * g.ho);
+      expect(p.groupsM * p.wg).toBeGreaterThanOrEqual(p.threads * p.laneSplits);
+      return { ...p, groups };
+    };
+    // The network's 32x32 and 16x16 layers at batch 32: 3 workgroups with no balance term, 6 on 2 threads.
+    for (const [x, cout] of [[[32, 32, 32, 1], 8], [[32, 32, 32, 8], 8], [[32, 16, 16, 8], 16]] as [number[], number][]) {
+      expect(plan(x, cout, 1).groups).toBe(3);
+      expect(plan(x, cout, 2).groups).toBe(6);
+      expect(plan(x, cout, 2).score).toBe(1);
+    }
+    // On one thread (a GPU) the table's split with the fewest idle lanes, the largest such workgroup.
+    expect(plan([32, 32, 32, 8], 8, 1)).toMatchObject({ zs: 16, laneSplits: 16, wg: 32 });
+    // Odd shapes and thread counts: the plan covers every row and never scores below the table's own split
+    // (chunks of minChunk pixels, the workgroup with the fewest idle lanes), scored here independently.
+    const tableScore = (x: number[], cout: number, threads: number, tn: number) => {
+      const rows = x[0] * x[1];
+      const zs = Math.ceil(rows / Math.ceil(rows / Math.max(1, Math.min(t.maxSplits, Math.floor((rows * x[2]) / t.minChunk), rows))));
+      const m = 3 * (x[3] % 4 === 0 ? x[3] / 4 : x[3]);
+      const lanes = m * (m < t.laneSplitBelow ? zs : 1);
+      const wg = [8, 16, 32, 64].reduce((b, n) => (Math.ceil(lanes / n) * n <= Math.ceil(lanes / b) * b ? n : b));
+      const groups = Math.ceil(lanes / wg) * Math.ceil(cout / tn) * (m < t.laneSplitBelow ? 1 : zs);
+      return (lanes / (Math.ceil(lanes / wg) * wg)) * (groups / (threads * Math.ceil(groups / threads)));
+    };
+    for (const threads of [1, 2, 3, 4, 6]) {
+      for (const x of [[1, 7, 11, 3], [5, 9, 9, 13], [3, 32, 32, 4], [32, 8, 8, 32], [2, 5, 64, 16], [32, 32, 32, 8]]) {
+        for (const cout of [1, 8, 13, 32]) {
+          const p = plan(x, cout, threads);
+          expect(p.score).toBeGreaterThanOrEqual(tableScore(x, cout, threads, p.tn) - 1e-9);
+          expect(p.score).toBeLessThanOrEqual(1);
+        }
+      }
+    }
+  });
   it('small tiles without subgroups: channel chunks, several column blocks and workgroups, plain tile reads', async () => {
     const saved = CONV_TILES.software;
     CONV_TILES.software = {
@@ -254,6 +299,9 @@ describe('conv2d shape matrix against the reference', () => {
     // The loop fetches one kx's weights per step: 4 channels x 16 columns = 16 vec4s, 2 subgroup loads.
     expect(count(looped, /let wl_/g)).toBe(2);
     expect(count(unrolled, /let wl_/g)).toBe(6);
+    // Column quad outer, pixel inner: the updates run a_0_0 .. a_0_(TM-1), then a_0_0_1 ...
+    const order = [...looped.matchAll(/(a_0_\d+_\d+) = fma/g)].map((m) => m[1]);
+    expect(order.slice(0, 9)).toEqual([...Array.from({ length: 8 }, (_, i) => `a_0_${i}_0`), 'a_0_0_1']);
   });
   it('the default tiles use the rows variant for the network\'s narrow 32x32 layers read from buffers, not for textured, strided or wide ones', async () => {
     const d = await device();

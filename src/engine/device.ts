@@ -7,6 +7,7 @@
  * (a dispatch inside a pass costs ~13 us on a software adapter, a submit 30-60 us). Host writes and
  * reads flush first, so queue order always equals program order.
  */
+import { availableParallelism } from 'node:os';
 import { create, paceDawnEvents } from './webgpu.js';
 import { BufferPool } from './buffer-pool.js';
 import { type Kernel, kernelKey, specialise } from './shaders.js';
@@ -252,6 +253,21 @@ export class Device {
   /** A CPU-emulated adapter (llvmpipe/lavapipe, SwiftShader): kernels pick CPU-friendly workgroup shapes. */
   get isSoftware(): boolean {
     return this.info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(this.info.description);
+  }
+
+  /**
+   * The threads a software adapter runs workgroups on (llvmpipe: LP_NUM_THREADS, else one per CPU), over which a
+   * dispatch of few workgroups should divide evenly; 1 on a GPU (no balance constraint at this granularity).
+   */
+  get shaderThreads(): number {
+    if (!this.isSoftware) return 1;
+    return Number(process.env.LP_NUM_THREADS) || availableParallelism();
+  }
+
+  /** How evenly `groups` equal workgroups divide over the shader threads: 1 when they do, 0.75 for 3 on 2. */
+  evenness(groups: number): number {
+    const p = this.shaderThreads;
+    return groups / (p * Math.ceil(groups / p));
   }
 
   hasFeature(f: string): boolean {
