@@ -299,7 +299,7 @@ describe('conv2d shape matrix against the reference', () => {
     // The loop fetches one kx's weights per step: 4 channels x 16 columns = 16 vec4s, 2 subgroup loads.
     expect(count(looped, /let wl_/g)).toBe(2);
     expect(count(unrolled, /let wl_/g)).toBe(6);
-    // Column quad outer, pixel inner: the updates run a_0_0 .. a_0_(TM-1), then a_0_0_1 ...
+    // Column quad outer, pixel inner: a_0_0_0 .. a_0_7_0 (the 8 pixels of column quad 0), then a_0_0_1 ...
     const order = [...looped.matchAll(/(a_0_\d+_\d+) = fma/g)].map((m) => m[1]);
     expect(order.slice(0, 9)).toEqual([...Array.from({ length: 8 }, (_, i) => `a_0_${i}_0`), 'a_0_0_1']);
   });

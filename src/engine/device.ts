@@ -4,7 +4,8 @@
  * the pipeline cache and the queue of recorded dispatches.
  *
  * Dispatches are recorded, not submitted one by one: they are encoded into one compute pass per flush
- * (a dispatch inside a pass costs ~13 us on a software adapter, a submit 30-60 us). Host writes and
+ * (a dispatch inside a pass costs 13-40 us on a software adapter, mostly llvmpipe handing it to its worker
+ * threads and waiting for them; a submit 30-60 us). Host writes and
  * reads flush first, so queue order always equals program order.
  */
 import { availableParallelism } from 'node:os';
