@@ -4,6 +4,7 @@
  * cpu backend as an independent peer for the padding conventions.
  */
 import { describe, expect, it } from 'vitest';
+import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { capture } from '../src/engine/capture.js';
 import { Device } from '../src/engine/device.js';
@@ -221,6 +222,28 @@ describe('conv2d shape matrix against the reference', () => {
           expect(p.score).toBeLessThanOrEqual(1);
         }
       }
+    }
+  });
+  it('the shader threads the plan balances over follow LP_NUM_THREADS on a software adapter (0: the submitting thread)', async () => {
+    const d = await device();
+    const saved = process.env.LP_NUM_THREADS;
+    try {
+      const threads = (v: string | undefined) => {
+        if (v === undefined) delete process.env.LP_NUM_THREADS;
+        else process.env.LP_NUM_THREADS = v;
+        return d.shaderThreads;
+      };
+      if (d.isSoftware) {
+        expect([threads('3'), threads('1'), threads('0'), threads(undefined)]).toEqual([3, 1, 1, availableParallelism()]);
+        process.env.LP_NUM_THREADS = '2';
+        expect([1, 2, 3, 4, 5, 6].map((n) => d.evenness(n))).toEqual([0.5, 1, 0.75, 1, 5 / 6, 1]);
+      } else {
+        expect(threads('3')).toBe(1);
+        expect(d.evenness(3)).toBe(1);
+      }
+    } finally {
+      if (saved === undefined) delete process.env.LP_NUM_THREADS;
+      else process.env.LP_NUM_THREADS = saved;
     }
   });
   it('small tiles without subgroups: channel chunks, several column blocks and workgroups, plain tile reads', async () => {

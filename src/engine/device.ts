@@ -262,7 +262,9 @@ export class Device {
    */
   get shaderThreads(): number {
     if (!this.isSoftware) return 1;
-    return Number(process.env.LP_NUM_THREADS) || availableParallelism();
+    // LP_NUM_THREADS=0 runs shaders on the submitting thread: one thread.
+    const set = Number.parseInt(process.env.LP_NUM_THREADS ?? '', 10);
+    return Number.isFinite(set) ? Math.max(1, set) : availableParallelism();
   }
 
   /** How evenly `groups` equal workgroups divide over the shader threads: 1 when they do, 0.75 for 3 on 2. */
