@@ -233,3 +233,11 @@ var<workgroup> partial: array<f32, 256>;
   let n = i / (H * W * C);
   gx[i] = gy[n * C + i % C] / f32(H * W);
 }
+
+// Four channels per thread where C % 4 == 0 (a quarter of the threads and index arithmetic).
+@compute @workgroup_size(WG_X) fn global_avg_backward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= p.total) { return; }
+  let n = i / (H * W * C4);
+  gx4[i] = gy4[n * C4 + i % C4] / f32(H * W);
+}

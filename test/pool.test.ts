@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { avgPool2d, globalAvgPool, maxPool2d, maxPool2dBackward, maxPool2dForward, type PoolOptions } from '../src/kernels/pool.js';
+import { GLOBAL_AVG_ROWS, avgPool2d, globalAvgPool, maxPool2d, maxPool2dBackward, maxPool2dForward, type PoolOptions } from '../src/kernels/pool.js';
 import { backward, tidy } from '../src/engine/tape.js';
 import { add } from '../src/kernels/elementwise.js';
 import { Tensor } from '../src/engine/tensor.js';
@@ -128,7 +128,8 @@ describe('avgPool2d', () => {
 });
 
 describe('globalAvgPool', () => {
-  for (const shape of [[1, 7, 11, 3], [3, 5, 6, 13], [3, 4, 4, 1], [1, 1, 1, 17]] as [number, number, number, number][]) {
+  const shapes = [[1, 7, 11, 3], [3, 5, 6, 13], [3, 4, 4, 1], [1, 1, 1, 17], [2, 3, 5, 8], [3, 8, 8, 32]] as [number, number, number, number][];
+  for (const shape of shapes) {
     it(`forward and backward [${shape}]`, async () => {
       await checkOp(await device(), {
         shapes: [shape],
@@ -137,6 +138,23 @@ describe('globalAvgPool', () => {
       });
     });
   }
+  it('with the pixels split over 1, 2 and 16 rows of lanes (the tree sum of a GPU, on any adapter)', async () => {
+    const saved = { ...GLOBAL_AVG_ROWS };
+    try {
+      for (const rows of [1, 2, 16]) {
+        GLOBAL_AVG_ROWS.software = GLOBAL_AVG_ROWS.gpu = rows;
+        for (const shape of [[3, 5, 6, 13], [2, 7, 3, 32]] as [number, number, number, number][]) {
+          await checkOp(await device(), {
+            shapes: [shape],
+            gpu: ([t]) => globalAvgPool(t),
+            cpu: ([a]) => globalAvgPoolRef(a, shape[0], shape[1] * shape[2], shape[3]),
+          });
+        }
+      }
+    } finally {
+      Object.assign(GLOBAL_AVG_ROWS, saved);
+    }
+  });
   it('a large plane [2, 128, 129, 19] (many pixels per lane)', async () => {
     const d = await device();
     const shape = [2, 128, 129, 19];

@@ -9,6 +9,7 @@ import { params } from '../engine/device.js';
 import type { Kernel } from '../engine/shaders.js';
 import { record } from '../engine/tape.js';
 import { Tensor } from '../engine/tensor.js';
+import { channelBlock } from './layer-norm.js';
 
 export type Pair = number | readonly [number, number];
 
@@ -129,23 +130,27 @@ export function avgPool2d(x: Tensor, opts: AvgPoolOptions): Tensor {
   });
 }
 
-/** Channels per workgroup of a per-(sample, channel) reduction: up to 16 adjacent channels, the rest of 256 lanes on pixels. */
-function channelBlock(c: number): [number, number] {
-  const cb = Math.min(16, 2 ** Math.ceil(Math.log2(c)));
-  return [cb, 256 / cb];
-}
+/**
+ * Lanes along the pixels of globalAvgPool's workgroups (a power of 2; 256 / channels per workgroup at most).
+ * On a GPU the block's lanes split the pixels (a tree sum in shared memory); on a software adapter each lane
+ * sums its channel's pixels alone: barriers switch every SIMD batch of the workgroup, and 16 rows took 2.6x
+ * as long as one at the network's 8x8x32 readout input (llvmpipe). Tests swap the entries.
+ */
+export const GLOBAL_AVG_ROWS = { software: 1, gpu: 16 };
 
-/** [N, H, W, C] -> [N, C]: the mean over each sample's pixels, a parallel reduction per (sample, channel block). */
+/** [N, H, W, C] -> [N, C]: the mean over each sample's pixels, per (sample, channel block). */
 export function globalAvgPool(x: Tensor): Tensor {
   const [n, h, w, c] = checkImage('globalAvgPool', x);
   const g: PoolGeometry = { n, h, w, c, oh: 1, ow: 1, kh: h, kw: w, sh: 1, sw: 1, ph: 0, pw: 0 };
   const y = Tensor.empty(x.device, [n, c]);
-  const [cb, rows] = channelBlock(c);
+  const [cb, maxRows] = channelBlock(c);
+  const rows = Math.min(maxRows, x.device.isSoftware ? GLOBAL_AVG_ROWS.software : GLOBAL_AVG_ROWS.gpu);
   x.device.run(poolKernel('global_avg_forward', g, {}, [cb, rows]), [P(g, y.size), y, x], [Math.ceil(c / cb) * cb, rows, n]);
   return record('globalAvgPool', [x], y, (gy) => {
     checkGrad('globalAvgPool backward', gy, [n, c]);
     const gx = Tensor.empty(x.device, x.shape);
-    x.device.run(poolKernel('global_avg_backward', g), [P(g, gx.size), gx, gy], [gx.size]);
+    const vec = c % 4 === 0 ? 4 : 1;
+    x.device.run(poolKernel(vec === 4 ? 'global_avg_backward4' : 'global_avg_backward', g), [P(g, gx.size / vec), gx, gy], [gx.size / vec]);
     return [gx];
   });
 }
