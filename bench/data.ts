@@ -44,9 +44,7 @@ export interface LayerWeights {
   wb: Float32Array;
   /** Lateral conv, HWIO [3, 3, outC, outC]. */
   wl: Float32Array;
-  /** Bias [outC], added once to the sum of both convs. */
-  b: Float32Array;
-  /** Layer norm scale and shift [outC]. */
+  /** Layer norm scale and shift [outC] (no conv bias: the network's, as rcnn-sat's, shifts in the norm only). */
   gamma: Float32Array;
   beta: Float32Array;
 }
@@ -70,7 +68,6 @@ export function blWeights(cfg: NetConfig, seed = 1): BLWeights {
   const layers = ls.map((l) => ({
     wb: randn(KERNEL * KERNEL * l.inC * l.outC, hashSeed(seed, 'wb', l.index), Math.sqrt(2 / (KERNEL * KERNEL * l.inC))),
     wl: randn(KERNEL * KERNEL * l.outC * l.outC, hashSeed(seed, 'wl', l.index), 0.5 * Math.sqrt(2 / (KERNEL * KERNEL * l.outC))),
-    b: randn(l.outC, hashSeed(seed, 'b', l.index), 0.1),
     gamma: randn(l.outC, hashSeed(seed, 'gamma', l.index), 0.1, 1),
     beta: randn(l.outC, hashSeed(seed, 'beta', l.index), 0.1),
   }));
@@ -90,7 +87,6 @@ export function namedWeights(cfg: NetConfig, w: BLWeights): NamedArray[] {
     const lw = w.layers[i];
     out.push({ name: `L${i + 1}.wb`, shape: [KERNEL, KERNEL, l.inC, l.outC], data: lw.wb });
     out.push({ name: `L${i + 1}.wl`, shape: [KERNEL, KERNEL, l.outC, l.outC], data: lw.wl });
-    out.push({ name: `L${i + 1}.b`, shape: [l.outC], data: lw.b });
     out.push({ name: `L${i + 1}.gamma`, shape: [l.outC], data: lw.gamma });
     out.push({ name: `L${i + 1}.beta`, shape: [l.outC], data: lw.beta });
   });

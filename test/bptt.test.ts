@@ -25,6 +25,7 @@ const cfg = (over: Partial<NetConfig> = {}): NetConfig => ({
   classes: 5,
   norm: 'layer',
   connections: 'BL',
+  convBias: true,
   ...over,
 });
 
@@ -51,11 +52,13 @@ function expectSameGrads(a: Map<string, Float32Array>, b: Map<string, Float32Arr
 }
 
 describe('the fused recurrent cell', () => {
-  for (const [connections, norm] of [['BL', 'layer'], ['BLT', 'layer'], ['BL', 'batch']] as const) {
-    it(`equals the unfused composition over 3 steps, forward and all gradients (${connections}, ${norm} norm)`, async () => {
+  for (const [connections, norm, convBias] of [['BL', 'layer', true], ['BLT', 'layer', true], ['BL', 'batch', true], ['BL', 'layer', false], ['BL', 'batch', false]] as const) {
+    it(`equals the unfused composition over 3 steps, forward and all gradients (${connections}, ${norm} norm, ${convBias ? 'with' : 'no'} conv bias)`, async () => {
       const d = await device();
-      const c = cfg({ connections, norm, widths: norm === 'batch' ? [4, 4, 8, 8, 8, 12] : cfg().widths });
+      const c = cfg({ connections, norm, convBias, widths: norm === 'batch' ? [4, 4, 8, 8, 8, 12] : cfg().widths });
       const net = BLNet.init(d, c, 3);
+      // Conv biases are parameters only where the config asks for them.
+      expect([...net.params.keys()].filter((k) => k.endsWith('bottom_up.bias')).length).toBe(convBias ? c.widths.length : 0);
       const { x, y } = batch(d, 3, c.size, c.classes);
       const run = async (unfused: boolean) => {
         const logits = tidy(d, () => {

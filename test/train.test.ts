@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { settingsFromFlags } from '../src/cli/train.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { PRESETS } from '../src/model/presets.js';
 import { type ImageSet, NonFiniteLossError, train, type TrainData, type TrainSettings } from '../src/train/trainer.js';
@@ -127,6 +128,24 @@ describe('the train command refuses bad input', () => {
     expect(summary.preset).toBe('tiny');
     const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
     expect(config.data).toMatchObject({ kind: 'procedural-faces', identities: PRESETS.tiny.identities });
+    // No conv bias by default (rcnn-sat): none in the config or the checkpoint.
+    expect(config.net.convBias).toBe(false);
+    const names = [...readSafetensors(join(out, 'checkpoint.safetensors')).tensors.keys()];
+    expect(names).toContain('layers.0.bottom_up.weight');
+    expect(names.filter((n) => n.includes('bottom_up.bias'))).toEqual([]);
+  });
+  it('--conv-bias sets the bias; a run folder from before the setting resumes with the bias it had', async () => {
+    const base = { steps: 3, preset: 'tiny', optimizer: 'adam', schedule: 'cosine', momentum: 0.9, weightDecay: 0, seed: 1, progress: false } as const;
+    expect(settingsFromFlags(base).net.convBias).toBe(false);
+    expect(settingsFromFlags({ ...base, convBias: true }).net.convBias).toBe(true);
+    const dir = tmp();
+    const { convBias: _, ...oldNet } = settings(dir).net;
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...settings(dir), net: oldNet }));
+    const header = Buffer.from('{}');
+    const size = Buffer.alloc(8);
+    size.writeBigUInt64LE(BigInt(header.length));
+    writeFileSync(join(dir, 'checkpoint.safetensors'), Buffer.concat([size, header]));
+    expect(settingsFromFlags({ ...base, resume: dir }).net.convBias).toBe(true);
   });
   it('--steps 0, --lr -1, --batch abc', async () => {
     for (const [args, msg] of [

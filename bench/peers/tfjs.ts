@@ -2,7 +2,7 @@
  * TensorFlow.js as a peer, on any of its backends: `webgpu` (on the same Dawn adapter as unroll, with
  * WEBGPU_CPU_FORWARD off so no small op silently runs on the CPU), `wasm` (XNNPACK, one thread in
  * Node) and `cpu` (plain JS). The BL network is written with tfjs ops the way a tfjs user would write
- * it (fused conv + bias for the bottom-up term, tf.moments for the layer norm), trained with
+ * it (tf.conv2d for both terms, tf.moments for the layer norm), trained with
  * `optimizer.minimize` (tf.variableGrads underneath) and Adam; the weights come from the same plain
  * Float32Arrays as unroll's, in the same layouts (HWIO convs, [out, in] readout).
  */
@@ -228,28 +228,31 @@ async function readAll(tf: TF, ts: Record<string, Tensor>): Promise<Record<strin
   return out;
 }
 
-/** h = ReLU(LayerNorm(conv(pool?(x), wb) + b + conv(hPrev, wl))), layer norm over (H, W, C) per sample. */
-export function cellStep(tf: TF, x: T4, hPrev: T4 | null, wb: T4, wl: T4, b: Tensor, gamma: Tensor, beta: Tensor, pool: boolean): T4 {
+/**
+ * h = ReLU(LayerNorm(conv(pool?(x), wb) (+ b) + conv(hPrev, wl))), layer norm over (H, W, C) per sample; the bias
+ * b (the cell suite's) as tfjs's fused conv + bias, none in the network.
+ */
+export function cellStep(tf: TF, x: T4, hPrev: T4 | null, wb: T4, wl: T4, b: Tensor | null, gamma: Tensor, beta: Tensor, pool: boolean): T4 {
   const xin = pool ? tf.maxPool(x, 2, 2, 'valid') : x;
-  let z: Tensor = tf.fused.conv2d({ x: xin, filter: wb, bias: b, strides: 1, pad: 'same' });
+  let z: Tensor = b ? tf.fused.conv2d({ x: xin, filter: wb, bias: b, strides: 1, pad: 'same' }) : tf.conv2d(xin, wb, 1, 'same');
   if (hPrev) z = tf.add(z, tf.conv2d(hPrev, wl, 1, 'same'));
   const { mean, variance } = tf.moments(z, [1, 2, 3], true);
   const zn = tf.mul(tf.sub(z, mean), tf.rsqrt(tf.add(variance, LN_EPS)));
   return tf.relu(tf.add(tf.mul(zn, gamma), beta)) as T4;
 }
 
-/** Logits [B, classes] at every step; params in namedWeights order (per layer wb, wl, b, gamma, beta; then readout w, b). */
+/** Logits [B, classes] at every step; params in namedWeights order (per layer wb, wl, gamma, beta; then readout w, b). */
 export function blForward(tf: TF, cfg: NetConfig, params: Tensor[], x: T4, T: number): TFNS.Tensor2D[] {
   const ls = layerShapes(cfg);
-  const W = params[5 * ls.length] as TFNS.Tensor2D, bR = params[5 * ls.length + 1];
+  const W = params[4 * ls.length] as TFNS.Tensor2D, bR = params[4 * ls.length + 1];
   let h: (T4 | null)[] = ls.map(() => null);
   const logits: TFNS.Tensor2D[] = [];
   for (let t = 0; t < T; t++) {
     let inp = x;
     const next: T4[] = [];
     for (const l of ls) {
-      const [wb, wl, b, g, be] = params.slice(5 * l.index, 5 * l.index + 5);
-      inp = cellStep(tf, inp, h[l.index], wb as T4, wl as T4, b, g, be, l.pool);
+      const [wb, wl, g, be] = params.slice(4 * l.index, 4 * l.index + 4);
+      inp = cellStep(tf, inp, h[l.index], wb as T4, wl as T4, null, g, be, l.pool);
       next.push(inp);
     }
     h = next;

@@ -169,7 +169,7 @@ export class UnrollPeer implements Peer {
     try {
       const net = m.BLNet.init(this.device, {
         size: cfg.size, inChannels: cfg.channels ?? 1, widths: cfg.widths, kernel: 3, poolBefore: cfg.poolBefore,
-        classes: cfg.classes, norm: 'layer', connections: 'BL',
+        classes: cfg.classes, norm: 'layer', connections: 'BL', convBias: false,
       }, 1, cfg.steps);
       for (const [name, unrollName] of paramNames(cfg)) {
         const w = namedWeights(cfg, inp.weights).find((n) => n.name === name)!;
@@ -297,7 +297,7 @@ function paramNames(cfg: NetConfig): [string, string][] {
   for (const l of layerShapes(cfg)) {
     const n = l.index;
     out.push([`L${n + 1}.wb`, `layers.${n}.bottom_up.weight`], [`L${n + 1}.wl`, `layers.${n}.lateral.weight`],
-      [`L${n + 1}.b`, `layers.${n}.bottom_up.bias`], [`L${n + 1}.gamma`, `layers.${n}.norm.weight`], [`L${n + 1}.beta`, `layers.${n}.norm.bias`]);
+      [`L${n + 1}.gamma`, `layers.${n}.norm.weight`], [`L${n + 1}.beta`, `layers.${n}.norm.bias`]);
   }
   out.push(['readout.w', 'readout.weight'], ['readout.b', 'readout.bias']);
   return out;

@@ -25,6 +25,7 @@ interface TrainFlags extends DeviceFlags {
   resume?: string;
   norm?: NormKind;
   connections?: Connections;
+  convBias?: boolean;
   bptt?: number;
   recompute?: number;
   identities?: number;
@@ -57,6 +58,8 @@ export function settingsFromFlags(f: TrainFlags): TrainSettings {
     if (existsSync(join(f.resume, OPTIMIZER))) readSafetensors(join(f.resume, OPTIMIZER));
     const saved = JSON.parse(readFileSync(file, 'utf8')) as TrainSettings;
     if (!saved.net || !saved.steps) throw new Error(`--resume ${f.resume}: config.json is not a run configuration`);
+    // Runs from before convBias was a setting always had a conv bias.
+    saved.net.convBias ??= true;
     return { ...saved, out: f.resume, progress: f.progress, epochs: f.epochs ?? saved.epochs };
   }
   const p = PRESETS[f.preset];
@@ -66,6 +69,7 @@ export function settingsFromFlags(f: TrainFlags): TrainSettings {
     widths: f.widths ?? p.net.widths,
     norm: f.norm ?? p.net.norm,
     connections: f.connections ?? p.net.connections,
+    convBias: f.convBias ?? p.net.convBias,
     classes: 0,
   };
   if (f.bptt !== undefined && f.bptt >= f.steps) throw new Error(`--bptt ${f.bptt} must be smaller than --steps ${f.steps} (or left out for full BPTT)`);
@@ -108,6 +112,7 @@ export function register(program: Command): void {
       .option('--resume <dir>', 'continue a stopped run from its last checkpoint')
       .addOption(new Option('--norm <kind>', 'layer norm shared across time, or batch norm per (layer, step)').choices(['layer', 'batch']))
       .addOption(new Option('--connections <kind>', 'B (feedforward control), BL, or BLT (adds top-down)').choices(['B', 'BL', 'BLT']))
+      .option('--conv-bias', 'add a bias to each layer\'s convolutions (off by default, as rcnn-sat: the norm has its own shift)')
       .option('--bptt <K>', 'truncated BPTT: cut gradients through time every K steps', intArg('--bptt', 1))
       .option('--recompute <S>', 'activation checkpointing: keep states every S steps, recompute segments in backward', intArg('--recompute', 1))
       .option('--identities <n>', 'face identities (classes) of the procedural set', intArg('--identities', 2, 100000))
@@ -130,7 +135,7 @@ export function register(program: Command): void {
       console.log(
         `adapter: ${device.info.description}\n` +
           `data: ${data.train.count} training and ${data.val.count} validation images of ${data.classes} classes; ` +
-          `net ${s.net.connections} ${s.net.widths.join('-')} @ ${s.net.size}px, ${s.net.norm} norm, T = ${s.steps}, batch ${s.batch}`,
+          `net ${s.net.connections} ${s.net.widths.join('-')} @ ${s.net.size}px, ${s.net.norm} norm${s.net.convBias ? ', conv bias' : ''}, T = ${s.steps}, batch ${s.batch}`,
       );
       const summary = await train(device, s, data, { resume: f.resume });
       const acc = summary.val_accuracy_by_step;

@@ -27,7 +27,8 @@ export interface CellInputs {
 export interface CellWeights {
   /** HWIO [k, k, Cin, C] */
   bottomUp: Tensor;
-  bias: Tensor;
+  /** Bias on the summed convolutions (none: the norm that follows shifts on its own). */
+  bias?: Tensor;
   lateral?: Tensor;
   topDown?: Tensor;
 }

@@ -1,8 +1,9 @@
 /**
  * The BL recurrent network (Spoerer et al. 2017/2020; rcnn-sat): 6 recurrent conv layers,
- *   h[t,n] = ReLU(Norm(W_b * pool(h[t,n-1]) + W_l * h[t-1,n] (+ W_t * up(h[t-1,n+1])) + b)),
+ *   h[t,n] = ReLU(Norm(W_b * pool(h[t,n-1]) + W_l * h[t-1,n] (+ W_t * up(h[t-1,n+1])) (+ b))),
  * h[t,0] = the image at every step, no lateral (or top-down) term at t = 0, weights shared across time;
- * readout at every step: global average pool of the last layer, one linear layer shared across time.
+ * readout at every step: global average pool of the last layer, one linear layer shared across time. The conv
+ * bias b is there only with cfg.convBias (off in the presets, as rcnn-sat: the norm's beta is the shift).
  * Conv weights are HWIO on the GPU; checkpoints store PyTorch's OIHW (checkpoint.ts).
  */
 import type { Device } from '../engine/device.js';
@@ -80,7 +81,7 @@ export class BLNet {
     cfg.widths.forEach((w, n) => {
       const cin = n === 0 ? cfg.inChannels : cfg.widths[n - 1];
       add(`layers.${n}.bottom_up.weight`, glorot([k, k, cin, w], k * k * cin, k * k * w));
-      add(`layers.${n}.bottom_up.bias`, constant([w], 0));
+      if (cfg.convBias) add(`layers.${n}.bottom_up.bias`, constant([w], 0));
       if (cfg.connections !== 'B') add(`layers.${n}.lateral.weight`, glorot([k, k, w, w], k * k * w, k * k * w));
       if (cfg.connections === 'BLT' && n + 1 < cfg.widths.length) {
         const above = cfg.widths[n + 1];
@@ -157,7 +158,7 @@ export class BLNet {
             { bottom, lateral, topDown },
             {
               bottomUp: this.param(`layers.${n}.bottom_up.weight`),
-              bias: this.param(`layers.${n}.bottom_up.bias`),
+              bias: cfg.convBias ? this.param(`layers.${n}.bottom_up.bias`) : undefined,
               lateral: lateral ? this.param(`layers.${n}.lateral.weight`) : undefined,
               topDown: topDown ? this.param(`layers.${n}.top_down.weight`) : undefined,
             },

@@ -18,6 +18,11 @@ export interface NetConfig {
   classes: number;
   norm: NormKind;
   connections: Connections;
+  /**
+   * A bias on each layer's summed convolutions. Off in every preset, as in rcnn-sat (use_bias=False): the norm
+   * that follows has its own per-channel shift (beta), and batch norm cancels a conv bias exactly.
+   */
+  convBias: boolean;
 }
 
 export interface TrainPreset {
@@ -33,7 +38,7 @@ export interface TrainPreset {
 export const PRESETS: Record<'tiny' | 'small' | 'paper', TrainPreset> = {
   // For tests: seconds on a software adapter.
   tiny: {
-    net: { size: 16, inChannels: 1, widths: [4, 4, 8, 8, 8, 8], kernel: 3, poolBefore: [2, 4], norm: 'layer', connections: 'BL' },
+    net: { size: 16, inChannels: 1, widths: [4, 4, 8, 8, 8, 8], kernel: 3, poolBefore: [2, 4], norm: 'layer', connections: 'BL', convBias: false },
     identities: 4,
     batch: 8,
     epochs: 1,
@@ -44,7 +49,7 @@ export const PRESETS: Record<'tiny' | 'small' | 'paper', TrainPreset> = {
   // The default on a software adapter (2 CPU cores): trains in minutes. Batch norm per (layer, step), as
   // rcnn-sat: on this net it learns far faster than layer norm in a short run (README, "The model").
   small: {
-    net: { size: 32, inChannels: 1, widths: [8, 8, 16, 16, 32, 32], kernel: 3, poolBefore: [2, 4], norm: 'batch', connections: 'BL' },
+    net: { size: 32, inChannels: 1, widths: [8, 8, 16, 16, 32, 32], kernel: 3, poolBefore: [2, 4], norm: 'batch', connections: 'BL', convBias: false },
     identities: 16,
     batch: 32,
     epochs: 9,
@@ -54,7 +59,7 @@ export const PRESETS: Record<'tiny' | 'small' | 'paper', TrainPreset> = {
   },
   // For real GPUs: 128x128 input, rcnn-sat-like widths over 6 layers.
   paper: {
-    net: { size: 128, inChannels: 1, widths: [32, 32, 64, 64, 128, 128], kernel: 3, poolBefore: [2, 4], norm: 'layer', connections: 'BL' },
+    net: { size: 128, inChannels: 1, widths: [32, 32, 64, 64, 128, 128], kernel: 3, poolBefore: [2, 4], norm: 'layer', connections: 'BL', convBias: false },
     identities: 100,
     batch: 64,
     epochs: 30,
