@@ -173,6 +173,45 @@ describe('batchNorm (BatchNorm2d)', () => {
     });
   }
 
+  // [.., 13]: the scalar kernels' two-pass moments; [.., 16] and [.., 32]: the per-sample vec4 kernel's one pass
+  // shifted by each channel's first value, also when that value is an outlier (unshifted, [.., 32] fails).
+  for (const [c, outlier] of [[13, false], [16, false], [32, false], [16, true]] as const) {
+    it(`training on inputs far from zero [3, 5, 7, ${c}]${outlier ? ', first value an outlier' : ''}: forward, backward, running variance`, async () => {
+      const d = await device();
+      const shape: Shape = [3, 5, 7, c];
+      const r = rng(5);
+      const x = randn(size(shape), r).map((v, i) => 40 + (i % c) + 0.5 * v);
+      if (outlier) for (let n = 0; n < 3; n++) for (let ch = 0; ch < c; ch++) x[n * 5 * 7 * c + ch] = 400;
+      const state = new BatchNormState(d, c);
+      await checkOp(d, {
+        shapes: [shape, [c], [c]],
+        inputs: [x, randn(c, r), randn(c, r)],
+        gpu: ([t, g, b]) => batchNorm(t, g, b, state, { training: true, eps: 1e-3 }),
+        cpu: ([t, g, b]) => batchNormTrainRef(t, normShape(shape), g, b, 1e-3),
+        fwdTol: 2e-4,
+        gradTol: 2e-3,
+      });
+      // The unbiased batch variance, per channel, into the running variance (momentum 0.1 from 1).
+      const m = 3 * 5 * 7;
+      const want = Float64Array.from({ length: c }, (_, ch) => {
+        let mu = 0;
+        for (let i = 0; i < m; i++) mu += x[i * c + ch] / m;
+        let v = 0;
+        for (let i = 0; i < m; i++) v += (x[i * c + ch] - mu) ** 2;
+        return 0.9 + 0.1 * (v / (m - 1));
+      });
+      const fresh = new BatchNormState(d, c);
+      const ones = Tensor.from(d, new Float32Array(c).fill(1), [c]);
+      const zeros = Tensor.from(d, new Float32Array(c), [c]);
+      const xt = Tensor.from(d, x, shape);
+      tidy(d, () => void batchNorm(xt, ones, zeros, fresh, { training: true, eps: 1e-3 }));
+      expectClose(await fresh.runningVar.readF32(), want, 1e-4, 'running var');
+      for (const t of [ones, zeros, xt]) t.dispose();
+      fresh.dispose();
+      state.dispose();
+    });
+  }
+
   for (const momentum of [0.1, 0.3]) {
     it(`running statistics after 4 training steps (momentum ${momentum}) match PyTorch's update; eval uses them`, async () => {
       const d = await device();
