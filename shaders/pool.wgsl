@@ -161,6 +161,27 @@ override C4: u32 = C / 4u;
   if (ACCUMULATE) { gx4[i] += s; } else { gx4[i] = s; }
 }
 
+// Windows that tile the input exactly (kernel = stride, no padding, H = OH * KH, W = OW * KW: the network's
+// 2x2 pools): every input lies in exactly one window, so a thread per output quad writes its window's inputs
+// (its gradient where the argmax is, 0 elsewhere). One gy and one argmax load per output instead of per input:
+// 1.3-1.4x as fast on llvmpipe at the network's two pools (accumulating). Dispatched over the outputs.
+@compute @workgroup_size(WG_X) fn max_backward4_tiles(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= p.total) { return; }
+  let o = unflatten(i, OH, OW, C4);
+  let g = gy4[i];
+  let arg = argmax_in4[i];
+  for (var ky = 0u; ky < KH; ky++) {
+    let iy = o.y * KH + ky;
+    for (var kx = 0u; kx < KW; kx++) {
+      let ix = o.z * KW + kx;
+      let e = ((o.x * H + iy) * W + ix) * C4 + o.w;
+      let v = select(vec4f(0.0), g, arg == vec4i(i32(iy * W + ix)));
+      if (ACCUMULATE) { gx4[e] += v; } else { gx4[e] = v; }
+    }
+  }
+}
+
 // How many elements output (oy, ox) averages: PyTorch clips the window to the padded image when
 // count_include_pad is on, and to the image itself when it is off.
 fn divisor(oy: u32, ox: u32) -> f32 {

@@ -18,8 +18,11 @@ const cases: Case[] = [
   { shape: [1, 7, 11, 3], kernel: [2, 2], stride: [1, 1], padding: [1, 1] },
   { shape: [3, 6, 7, 13], kernel: [2, 3], stride: [1, 2], padding: [1, 0] },
   { shape: [1, 1, 1, 1], kernel: [1, 1], stride: [1, 1], padding: [0, 0] },
-  // C % 4 == 0: max pool's vec4 kernels.
+  // C % 4 == 0: max pool's vec4 kernels ([2, 7, 6, 4]: a row left over, so the backward gathers per input;
+  // [2, 6, 8, 8] and [1, 6, 9, 4]: windows that tile the input, so it scatters per output).
   { shape: [2, 7, 6, 4], kernel: [2, 2], stride: [2, 2], padding: [0, 0] },
+  { shape: [2, 6, 8, 8], kernel: [2, 2], stride: [2, 2], padding: [0, 0] },
+  { shape: [1, 6, 9, 4], kernel: [2, 3], stride: [2, 3], padding: [0, 0] },
   { shape: [1, 5, 7, 8], kernel: [3, 3], stride: [1, 2], padding: [1, 1] },
 ];
 
@@ -56,8 +59,11 @@ describe('maxPool2d', () => {
     });
   }
 
-  for (const channels of [3, 4]) it(`an input pooled twice: the second gradient is added into the first in place (${channels} channels)`, async () => {
-    const c: Case = { shape: [2, 7, 6, channels], kernel: [3, 3], stride: [2, 2], padding: [1, 1] };
+  for (const [channels, k] of [[3, 3], [4, 3], [4, 2]]) it(`an input pooled twice: the second gradient is added into the first in place (${channels} channels, kernel ${k})`, async () => {
+    // Kernel 3, stride 2, padding 1: overlapping windows; kernel 2: windows that tile the input.
+    const c: Case = k === 3
+      ? { shape: [2, 7, 6, channels], kernel: [3, 3], stride: [2, 2], padding: [1, 1] }
+      : { shape: [2, 8, 6, channels], kernel: [2, 2], stride: [2, 2], padding: [0, 0] };
     await checkOp(await device(), {
       shapes: [c.shape],
       inputs: [distinct(size(c.shape), 11)],

@@ -98,7 +98,15 @@ export function maxPool2dForward(x: Tensor, opts: PoolOptions): { y: Tensor; arg
   return { y, argmax, geometry: g };
 }
 
-/** dL/dx of max pool: each input element sums the output gradients whose argmax it is. */
+/** Whether the windows tile the input exactly: kernel = stride, no padding, no rows or columns left over. */
+function tiles(g: PoolGeometry): boolean {
+  return g.kh === g.sh && g.kw === g.sw && g.ph === 0 && g.pw === 0 && g.oh * g.kh === g.h && g.ow * g.kw === g.w;
+}
+
+/**
+ * dL/dx of max pool: each input element sums the output gradients whose argmax it is (where the windows
+ * tile the input, each output writes its window instead: the same sums, one load per output).
+ */
 export function maxPool2dBackward(gy: Tensor, argmax: Tensor, g: PoolGeometry, into?: Tensor): Tensor {
   checkGrad('maxPool2d backward', gy, outShape(g));
   checkGrad('maxPool2d backward', argmax, outShape(g), 'argmax');
@@ -106,7 +114,12 @@ export function maxPool2dBackward(gy: Tensor, argmax: Tensor, g: PoolGeometry, i
   if (into) checkGrad('maxPool2d backward', into, inShape(g), 'gradient to add into');
   const gx = into ?? Tensor.empty(gy.device, inShape(g));
   const vec = g.c % 4 === 0 ? 4 : 1;
-  gy.device.run(poolKernel(vec === 4 ? 'max_backward4' : 'max_backward', g, { ACCUMULATE: +Boolean(into) }), [P(g, gx.size / vec), gx, gy, argmax], [gx.size / vec]);
+  const accumulate = { ACCUMULATE: +Boolean(into) };
+  if (vec === 4 && tiles(g)) {
+    gy.device.run(poolKernel('max_backward4_tiles', g, accumulate), [P(g, gy.size / 4), gx, gy, argmax], [gy.size / 4]);
+  } else {
+    gy.device.run(poolKernel(vec === 4 ? 'max_backward4' : 'max_backward', g, accumulate), [P(g, gx.size / vec), gx, gy, argmax], [gx.size / vec]);
+  }
   return gx;
 }
 
