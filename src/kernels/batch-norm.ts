@@ -9,7 +9,8 @@
 import type { Device } from '../engine/device.js';
 import { record, keep } from '../engine/tape.js';
 import { Tensor } from '../engine/tensor.js';
-import { channelBlock, checkNormInputs, normParams, sampleRows } from './layer-norm.js';
+import { checkNormInputs, normParams, sampleRows } from './layer-norm.js';
+import { channelBlock } from './reduce.js';
 
 const shapeText = (s: readonly number[]) => `[${s.join(', ')}]`;
 

@@ -9,6 +9,7 @@ import { params, type Device, type Params } from '../engine/device.js';
 import type { Kernel } from '../engine/shaders.js';
 import { record } from '../engine/tape.js';
 import { Tensor } from '../engine/tensor.js';
+import { channelBlock } from './reduce.js';
 
 const shapeText = (s: readonly number[]) => `[${s.join(', ')}]`;
 
@@ -20,12 +21,6 @@ const shapeText = (s: readonly number[]) => `[${s.join(', ')}]`;
  */
 export function sampleRows(device: Device): number {
   return device.isSoftware ? 16 : 256;
-}
-
-/** Channels per workgroup of a per-(sample, channel) reduction: up to 16 adjacent channels, the other lanes on pixels. */
-export function channelBlock(c: number): [number, number] {
-  const cb = Math.min(16, 2 ** Math.ceil(Math.log2(c)));
-  return [cb, 256 / cb];
 }
 
 /** Checks x is NHWC f32 and each of `affine` is f32 [C]; returns [N, H, W, C]. */

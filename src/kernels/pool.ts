@@ -9,7 +9,7 @@ import { params } from '../engine/device.js';
 import type { Kernel } from '../engine/shaders.js';
 import { record } from '../engine/tape.js';
 import { Tensor } from '../engine/tensor.js';
-import { channelBlock } from './layer-norm.js';
+import { channelBlock } from './reduce.js';
 
 export type Pair = number | readonly [number, number];
 

@@ -14,6 +14,15 @@ const BROADCAST: Kernel = { shader: 'elementwise', entry: 'broadcast', workgroup
 const CHUNK = 256;
 
 /**
+ * Channels per workgroup of a per-(sample, channel) reduction over NHWC pixels (norms, pooling): up to 16
+ * adjacent channels on x, the other lanes of 256 on pixels.
+ */
+export function channelBlock(c: number): [number, number] {
+  const cb = Math.min(16, 2 ** Math.ceil(Math.log2(c)));
+  return [cb, 256 / cb];
+}
+
+/**
  * [R, C] -> [C], times `scale`. Passes of CHUNK rows keep the f32 summation tree shallow. With `into`
  * (C values) the last pass adds the sums into it, and it is returned.
  */
