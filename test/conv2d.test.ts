@@ -188,11 +188,11 @@ describe('conv2d shape matrix against the reference', () => {
     const plan = (x: number[], cout: number, threads: number) => {
       const g = convGeometry('test', x, [3, 3, x[3], cout], { padding: 'same' });
       const p = wgradPlan(t, g, (n) => n / (threads * Math.ceil(n / threads)));
-      const groups = p.groupsM * Math.ceil(cout / p.tn) * (p.zs / p.laneSplits);
+      const groups = p.workgroups[0] * p.workgroups[1] * p.workgroups[2];
       // Every output row in exactly one split, every split's lanes launched.
       expect(p.chunk * (p.zs - 1)).toBeLessThan(g.batch * g.ho);
       expect(p.chunk * p.zs).toBeGreaterThanOrEqual(g.batch * g.ho);
-      expect(p.groupsM * p.wg).toBeGreaterThanOrEqual(p.threads * p.laneSplits);
+      expect(p.workgroups[0] * p.wg).toBeGreaterThanOrEqual(p.threads * p.laneSplits);
       return { ...p, groups };
     };
     // The network's 32x32 and 16x16 layers at batch 32: 3 workgroups with no balance term, 6 on 2 threads.

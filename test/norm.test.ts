@@ -191,21 +191,15 @@ describe('batchNorm (BatchNorm2d)', () => {
         fwdTol: 2e-4,
         gradTol: 2e-3,
       });
-      // The unbiased batch variance, per channel, into the running variance (momentum 0.1 from 1).
-      const m = 3 * 5 * 7;
-      const want = Float64Array.from({ length: c }, (_, ch) => {
-        let mu = 0;
-        for (let i = 0; i < m; i++) mu += x[i * c + ch] / m;
-        let v = 0;
-        for (let i = 0; i < m; i++) v += (x[i * c + ch] - mu) ** 2;
-        return 0.9 + 0.1 * (v / (m - 1));
-      });
+      // The unbiased batch variance, per channel, into the running variance (PyTorch's update, momentum 0.1 from 1).
+      const running = { mean: new Float64Array(c), variance: new Float64Array(c).fill(1), batches: 0 };
+      updateRunningRef(running, x, normShape(shape), 0.1);
       const fresh = new BatchNormState(d, c);
       const ones = Tensor.from(d, new Float32Array(c).fill(1), [c]);
       const zeros = Tensor.from(d, new Float32Array(c), [c]);
       const xt = Tensor.from(d, x, shape);
       tidy(d, () => void batchNorm(xt, ones, zeros, fresh, { training: true, eps: 1e-3 }));
-      expectClose(await fresh.runningVar.readF32(), want, 1e-4, 'running var');
+      expectClose(await fresh.runningVar.readF32(), running.variance, 1e-4, 'running var');
       for (const t of [ones, zeros, xt]) t.dispose();
       fresh.dispose();
       state.dispose();

@@ -518,7 +518,7 @@ export function conv2dBackwardWeight(gy: Tensor, x: Tensor, g: ConvGeometry, int
   checkInto(op, into, [g.kh, g.kw, g.cin, g.cout]);
   const device = gy.device;
   const t = convTiles(device).wgrad;
-  const { vec, tn, threads, chunk, zs, laneSplits, wg, groupsM } = wgradPlan(t, g, (n) => device.evenness(n));
+  const { vec, tn, threads, chunk, zs, laneSplits, wg, workgroups } = wgradPlan(t, g, (n) => device.evenness(n));
   const outRows = g.batch * g.ho;
   const kernel: Kernel = {
     shader: 'conv2d_wgrad',
@@ -532,7 +532,7 @@ export function conv2dBackwardWeight(gy: Tensor, x: Tensor, g: ConvGeometry, int
     },
   };
   const p = params().u(threads, g.cout, outRows, chunk, g.cin, g.h, g.w, g.ho, g.wo, g.sh).i(g.pt, g.pl).u(laneSplits, 0, 0, 0);
-  const grid: [number, number, number] = [groupsM * wg, Math.ceil(g.cout / tn), zs / laneSplits];
+  const grid: [number, number, number] = [workgroups[0] * wg, workgroups[1], workgroups[2]];
   if (zs === 1) {
     const dw = into ?? Tensor.empty(device, [g.kh, g.kw, g.cin, g.cout]);
     device.run(kernel, [p, dw, x, gy], grid);
@@ -561,8 +561,8 @@ export interface WgradPlan {
   /** Splits laid along the lanes as well (zs, or 1). */
   laneSplits: number;
   wg: number;
-  /** Workgroups along x; the dispatch has groupsM * column groups * (zs / laneSplits). */
-  groupsM: number;
+  /** Workgroups along x (threads), y (column blocks) and z (splits not laid along the lanes). */
+  workgroups: [number, number, number];
   /** Busy SIMD lanes times how evenly the workgroups divide over the shader threads (1: both perfect). */
   score: number;
 }
@@ -592,10 +592,9 @@ export function wgradPlan(t: ConvTiles['wgrad'], g: ConvGeometry, evenness: (gro
     const laneSplits = threads < t.laneSplitBelow ? zs : 1;
     const lanes = threads * laneSplits;
     for (const wg of [256, 128, 64, 32, 16, 8].filter((n) => n <= t.wg)) {
-      const groupsM = Math.ceil(lanes / wg);
-      const groups = groupsM * Math.ceil(g.cout / tn) * (zs / laneSplits);
-      const score = (lanes / (groupsM * wg)) * evenness(groups);
-      if (!best || score > best.score + 1e-9) best = { vec, tn, threads, chunk, zs, laneSplits, wg, groupsM, score };
+      const workgroups: [number, number, number] = [Math.ceil(lanes / wg), Math.ceil(g.cout / tn), zs / laneSplits];
+      const score = (lanes / (workgroups[0] * wg)) * evenness(workgroups[0] * workgroups[1] * workgroups[2]);
+      if (!best || score > best.score + 1e-9) best = { vec, tn, threads, chunk, zs, laneSplits, wg, workgroups, score };
     }
   }
   return best!;
